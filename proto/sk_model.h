@@ -161,9 +161,10 @@ sk_status sk_node_add_attr_string(sk_node_proto *n, const char *name, const char
 sk_status sk_graph_add_initializer(sk_graph_proto *g, sk_tensor_proto *t);
 /* Inserts node at position pos (SIZE_MAX: append). */
 sk_status sk_graph_insert_node(sk_graph_proto *g, size_t pos, sk_node_proto *n);
-/* Removes and frees node i / the initializer named name. */
-void sk_graph_remove_node(sk_graph_proto *g, size_t i);
-int sk_graph_remove_initializer(sk_graph_proto *g, const char *name);
+/* Removes and frees node i / the initializer named name (returns 1 if found).
+ * m is the model the graph belongs to (its mapped data is never freed). */
+void sk_graph_remove_node(sk_model *m, sk_graph_proto *g, size_t i);
+int sk_graph_remove_initializer(sk_model *m, sk_graph_proto *g, const char *name);
 /* A name not yet used in the model (by any value, node or initializer), from base. */
 char *sk_model_unique_name(sk_model *m, const char *base);
 /* Ensures the model imports domain at least at version (adds the import). */
