@@ -74,7 +74,7 @@ static sk_status convert_one(sk_model *m, sk_graph_proto *g, sk_tensor_proto *t,
 
 sk_status sk_model_to_fp16(sk_model *m, const sk_fp16_opts *opts, size_t *converted, sk_error *err)
 {
-    int64_t min = opts && opts->min_elems ? opts->min_elems : 16;
+    int64_t min = opts && opts->min_elems ? opts->min_elems : 1024;
     sk_graph_proto *g = sk_model_graph(m);
     *converted = 0;
     /* initializers: Casts go first in the graph, in initializer order */
