@@ -37,7 +37,7 @@ TEST_UTIL := $(wildcard tests/unit/util_*.c)
 TEST_UOBJ := $(TEST_UTIL:%.c=$(B)/obj/%.o)
 LIBA      := $(B)/lib/libskiff.a
 
-.PHONY: all test unit-test cli-test oracle-test asan deps install clean bench docs
+.PHONY: all test check asan deps install clean bench
 all: $(CMDS) $(LIBA)
 
 $(GEN_C) $(GEN_H): $(ONNX_PROTO)
@@ -65,9 +65,14 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_UOBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(TEST_UOBJ) $(LIBA) $(LDLIBS) -lcmocka -o $@
 
-# The test command of the README. Unit tests (cmocka), then CLI tests, then the
-# tests that use ONNX Runtime as the oracle.
-test: deps all $(TESTS)
+# The test command of the README: installs what is missing, then unit tests
+# (cmocka), CLI tests and ONNX Runtime oracle tests, then the unit and CLI
+# tests again under ASan+UBSan. `make check` is the first half alone.
+test: deps
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory asan
+
+check: all $(TESTS)
 	@B=$(B) tests/run-all.sh
 
 asan:
@@ -91,3 +96,6 @@ install: all
 
 clean:
 	rm -rf build build-asan
+
+# keep objects of the CLIs and tests (make would delete them as intermediates)
+.SECONDARY:
