@@ -14,7 +14,7 @@
 
 /* ---- mappings ----------------------------------------------------------- */
 
-static sk_status map_add(sk_model *m, const char *name, const uint8_t *base, size_t len, int owned)
+static sk_status map_add(sk_model *m, const char *name, const uint8_t *base, size_t len, int owned, int fd)
 {
     if (m->n_maps == m->cap_maps) {
         size_t cap = m->cap_maps ? 2 * m->cap_maps : 4;
@@ -29,8 +29,20 @@ static sk_status map_add(sk_model *m, const char *name, const uint8_t *base, siz
     mp->base = base;
     mp->len = len;
     mp->owned = owned;
+    mp->fd = fd;
     m->n_maps++;
     return SK_OK;
+}
+
+const sk_map *sk_model_map_of(const sk_model *m, const void *p, uint64_t *offset)
+{
+    const uint8_t *q = p;
+    for (size_t i = 0; i < m->n_maps; i++)
+        if (q >= m->maps[i].base && q < m->maps[i].base + m->maps[i].len) {
+            *offset = (uint64_t)(q - m->maps[i].base);
+            return &m->maps[i];
+        }
+    return NULL;
 }
 
 int sk_model_in_map(const sk_model *m, const void *p)
@@ -41,8 +53,9 @@ int sk_model_in_map(const sk_model *m, const void *p)
     return 0;
 }
 
-/* mmaps path read-only. An empty file maps to a dummy non-NULL pointer. */
-static sk_status map_file(const char *path, const uint8_t **base, size_t *len, sk_error *err)
+/* mmaps path read-only and keeps it open in *fdp (for copy_file_range when
+ * saving). An empty file maps to a dummy non-NULL pointer. */
+static sk_status map_file(const char *path, const uint8_t **base, size_t *len, int *fdp, sk_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sk_error_set(err, SK_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -60,6 +73,7 @@ static sk_status map_file(const char *path, const uint8_t **base, size_t *len, s
         close(fd);
         *base = (const uint8_t *)"";
         *len = 0;
+        *fdp = -1;
         return SK_OK;
     }
     if ((uint64_t)st.st_size > SIZE_MAX) {
@@ -68,8 +82,11 @@ static sk_status map_file(const char *path, const uint8_t **base, size_t *len, s
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd);
-    if (p == MAP_FAILED) return sk_error_set(err, SK_EIO, "%s: cannot map: %s", path, strerror(e));
+    if (p == MAP_FAILED) {
+        close(fd);
+        return sk_error_set(err, SK_EIO, "%s: cannot map: %s", path, strerror(e));
+    }
+    *fdp = fd;
     *base = p;
     *len = (size_t)st.st_size;
     return SK_OK;
@@ -77,6 +94,7 @@ static sk_status map_file(const char *path, const uint8_t **base, size_t *len, s
 
 static void map_release(sk_map *mp)
 {
+    if (mp->fd >= 0) close(mp->fd);
     if (mp->owned) free((void *)mp->base);
     else if (mp->len) munmap((void *)mp->base, mp->len);
     free(mp->name);
@@ -135,11 +153,12 @@ sk_status sk_model_external_map(sk_model *m, const char *location, const sk_map 
     if (s) return s;
     const uint8_t *base;
     size_t len;
-    s = map_file(full, &base, &len, err);
+    int fd;
+    s = map_file(full, &base, &len, &fd, err);
     free(full);
     if (s) return s;
-    if (map_add(m, location, base, len, 0)) {
-        sk_map tmp = { NULL, base, len, 0 };
+    if (map_add(m, location, base, len, 0, fd)) {
+        sk_map tmp = { NULL, base, len, 0, fd };
         map_release(&tmp);
         return sk_error_set(err, SK_ENOMEM, "out of memory");
     }
@@ -306,13 +325,14 @@ sk_status sk_model_load(const char *path, const sk_load_opts *opts, sk_model **o
     }
     const uint8_t *base;
     size_t len;
-    sk_status s = map_file(path, &base, &len, err);
+    int fd;
+    sk_status s = map_file(path, &base, &len, &fd, err);
     if (s) {
         sk_model_free(m);
         return s;
     }
-    if (map_add(m, NULL, base, len, 0)) {
-        sk_map tmp = { NULL, base, len, 0 };
+    if (map_add(m, NULL, base, len, 0, fd)) {
+        sk_map tmp = { NULL, base, len, 0, fd };
         map_release(&tmp);
         sk_model_free(m);
         return sk_error_set(err, SK_ENOMEM, "out of memory");
@@ -343,7 +363,7 @@ sk_status sk_model_load_buffer(const void *buf, size_t len, const char *dir, con
         return sk_error_set(err, SK_ENOMEM, "out of memory");
     }
     if (len) memcpy(copy, buf, len);
-    if (map_add(m, NULL, copy, len, 1)) {
+    if (map_add(m, NULL, copy, len, 1, -1)) {
         free(copy);
         sk_model_free(m);
         return sk_error_set(err, SK_ENOMEM, "out of memory");

@@ -10,6 +10,7 @@ typedef struct sk_map {
     const uint8_t *base;
     size_t len;
     int owned;            /* 1: malloc'd copy (load_buffer), 0: mmap */
+    int fd;               /* the mapped file, kept open for copy_file_range; -1 if none */
 } sk_map;
 
 typedef struct sk_view_cache_entry {
@@ -47,6 +48,9 @@ sk_status sk_model_visit_tensors(sk_model *m, sk_tensor_visit_fn fn, void *arg);
 
 /* 1 if p points into one of m's mappings. */
 int sk_model_in_map(const sk_model *m, const void *p);
+
+/* The mapping p points into (and the offset of p in its file), or NULL. */
+const sk_map *sk_model_map_of(const sk_model *m, const void *p, uint64_t *offset);
 
 /* The mapping of external file name (opened and bounds-checked on first use). */
 sk_status sk_model_external_map(sk_model *m, const char *location, const sk_map **out, sk_error *err);

@@ -15,13 +15,53 @@
 typedef struct file_sink {
     ProtobufCBuffer base;
     FILE *f;
+    const sk_model *m;
     int failed;
 } file_sink;
+
+/* Large blocks that come from a mapped file are copied file to file by the
+ * kernel (copy_file_range), not through the page faults of the mapping. */
+#define SK_SAVE_DIRECT_MIN (256u << 10)
+
+static int copy_range(FILE *f, const sk_model *m, const uint8_t *data, size_t len)
+{
+    uint64_t off;
+    const sk_map *mp = sk_model_map_of(m, data, &off);
+    if (!mp || mp->fd < 0 || fflush(f) != 0) return -1;
+    int out = fileno(f);
+    loff_t in_off = (loff_t)off;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = copy_file_range(mp->fd, &in_off, out, NULL, len - done, 0);
+        if (n <= 0) break;
+        done += (size_t)n;
+    }
+    if (done == len) return 0;
+    /* fall back (another file system, an old kernel): the rest by write */
+    if (lseek(out, 0, SEEK_END) < 0) return -2;
+    return fwrite(data + done, 1, len - done, f) == len - done ? 0 : -2;
+}
 
 static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 {
     file_sink *s = (file_sink *)b;
-    if (!s->failed && len && fwrite(data, 1, len, s->f) != len) s->failed = 1;
+    if (s->failed || !len) return;
+    if (len >= SK_SAVE_DIRECT_MIN && s->m) {
+        int r = copy_range(s->f, s->m, data, len);
+        if (r == 0) return;
+        if (r == -2) { s->failed = 1; return; }
+    }
+    if (fwrite(data, 1, len, s->f) != len) s->failed = 1;
+}
+
+static int write_block(FILE *f, const sk_model *m, const void *data, size_t len)
+{
+    if (len >= SK_SAVE_DIRECT_MIN) {
+        int r = copy_range(f, m, data, len);
+        if (r == 0) return 0;
+        if (r == -2) return -1;
+    }
+    return fwrite(data, 1, len, f) == len ? 0 : -1;
 }
 
 /* A tensor edited for this save, and what to put back. */
@@ -102,7 +142,7 @@ static sk_status to_external(save_plan *p, sk_model *m, sk_tensor_proto *t, cons
         p->ext_off += k;
         pad -= k;
     }
-    if (v->nbytes && fwrite(v->data, 1, v->nbytes, p->ext) != v->nbytes)
+    if (v->nbytes && write_block(p->ext, m, v->data, v->nbytes))
         return sk_error_set(p->err, SK_EIO, "writing external data failed: %s", strerror(errno));
     saved_tensor *s = remember(p, t);
     if (!s) return sk_error_set(p->err, SK_ENOMEM, "out of memory");
@@ -122,7 +162,6 @@ static sk_status to_external(save_plan *p, sk_model *m, sk_tensor_proto *t, cons
     t->n_external_data = 3;
     t->has_data_location = 1;
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    (void)m;
     return SK_OK;
 }
 
@@ -218,7 +257,7 @@ static int same_dir(const char *a, const char *b)
 
 static sk_status pack_to(sk_model *m, FILE *f, sk_error *err)
 {
-    file_sink sink = { { sink_append }, f, 0 };
+    file_sink sink = { { sink_append }, f, m, 0 };
     protobuf_c_message_pack_to_buffer(&m->proto->base, &sink.base);
     if (sink.failed || ferror(f)) return sk_error_set(err, SK_EIO, "write failed: %s", strerror(errno));
     return SK_OK;
@@ -262,7 +301,7 @@ sk_status sk_model_save(sk_model *m, const char *path, const sk_save_opts *opts,
             if (!s) s = sk_atomic_open(&copies[i], cp, 0644, err);
             if (!s) {
                 n_copies = i + 1;
-                if (mp->len && fwrite(mp->base, 1, mp->len, copies[i].f) != mp->len)
+                if (mp->len && write_block(copies[i].f, m, mp->base, mp->len))
                     s = sk_error_set(err, SK_EIO, "%s: write failed: %s", cp, strerror(errno));
             }
             free(cp);
