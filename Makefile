@@ -99,3 +99,19 @@ clean:
 
 # keep objects of the CLIs and tests (make would delete them as intermediates)
 .SECONDARY:
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
+# `make fuzz` runs each for FUZZ_TIME seconds from a seed corpus (ONNX's node
+# test models and tests/fuzz/corpus-<name>/ when present).
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TIME ?= 60
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz-build:
+	$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 SANFLAGS='-fsanitize=fuzzer-no-link $(FUZZ_SAN)' build-fuzz/lib/libskiff.a
+	@mkdir -p build-fuzz/fuzz
+	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Iproto -Iquant -Ishard -Isign -Ibuild-fuzz/gen -fsanitize=fuzzer $(FUZZ_SAN) \
+	    $$f build-fuzz/lib/libskiff.a $(PKG_LIBS) -lm -lpthread -o build-fuzz/fuzz/$$n || exit 1; done
+fuzz: fuzz-build
+	@FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh
+.PHONY: fuzz fuzz-build

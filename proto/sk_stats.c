@@ -115,7 +115,7 @@ sk_status sk_model_stats_compute(sk_model *m, size_t max_largest, sk_model_stats
         sk_model_stats_free(st);
         return s;
     }
-    qsort(st->ops, st->n_ops, sizeof *st->ops, cmp_ops);
+    if (st->n_ops) qsort(st->ops, st->n_ops, sizeof *st->ops, cmp_ops);
     return SK_OK;
 }
 
