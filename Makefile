@@ -115,3 +115,8 @@ fuzz-build:
 fuzz: fuzz-build
 	@FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh
 .PHONY: fuzz fuzz-build
+
+# The browser runtime (WebAssembly build, `make wasm`) and the demo
+# (`make demo`) keep their rules beside their sources.
+-include lib/web/wasm.mk
+-include examples/textkind/demo.mk
