@@ -6,12 +6,15 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 libonnx-testdata libzstd-dev zstd libbrotli-dev brotli libsodium-dev libcmocka-dev
-minisign python3-onnx python3-numpy nodejs npm"
+minisign python3-onnx python3-numpy"
 
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# node and npm: any install will do (Debian's, or one the machine came with)
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "deps: installing$missing" >&2
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
