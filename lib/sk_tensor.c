@@ -1,8 +1,122 @@
 #include "sk_tensor.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- buffer cache --------------------------------------------------------
+ * Tensor storage comes from size classes (powers of two split in four, so at
+ * most 25% is wasted) and freed buffers are kept per class for reuse: the
+ * engine frees and reallocates the same shapes at every node and every run,
+ * and fresh large blocks would each cost page faults (glibc maps blocks over
+ * 128 KiB anew every time). A 64-byte header before the data holds the class. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_BUF_NO_CACHE 1 /* exact-size blocks, so ASan sees every overflow */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_BUF_NO_CACHE 1
+#endif
+#endif
+
+#define SK_BUF_HDR 64
+#define SK_BUF_CLASSES 160
+#define SK_BUF_KEEP 8                     /* buffers kept per class */
+#define SK_BUF_CACHE_MAX ((size_t)512 << 20) /* bytes kept in all */
+
+static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *buf_free_list[SK_BUF_CLASSES][SK_BUF_KEEP];
+static unsigned buf_count[SK_BUF_CLASSES];
+static size_t buf_cached;
+
+static size_t class_size(unsigned c)
+{
+    /* classes 0..7: 64, 128, ..., 512 by 64; then four steps per power of two */
+    if (c < 8) return (size_t)(c + 1) * 64;
+    unsigned k = c - 8, p = k / 4 + 9, q = k % 4; /* 2^p * (1 + q/4) */
+    if (p >= sizeof(size_t) * 8 - 1) return SIZE_MAX;
+    return ((size_t)1 << p) + ((size_t)q << (p - 2));
+}
+
+static int class_of(size_t n, unsigned *c)
+{
+    if (n <= 512) {
+        *c = n ? (unsigned)((n - 1) / 64) : 0;
+        return 0;
+    }
+    unsigned p = 9;
+    while (p < sizeof(size_t) * 8 - 1 && ((size_t)1 << (p + 1)) < n) p++;
+    for (unsigned q = 0; q < 4; q++) {
+        unsigned cc = 8 + (p - 9) * 4 + q;
+        if (cc >= SK_BUF_CLASSES) return -1;
+        if (class_size(cc) >= n) { *c = cc; return 0; }
+    }
+    unsigned cc = 8 + (p - 8) * 4;
+    if (cc >= SK_BUF_CLASSES) return -1;
+    *c = cc;
+    return 0;
+}
+
+static void *buf_alloc(size_t n, int zero)
+{
+#ifdef SK_BUF_NO_CACHE
+    size_t sz = (n + 63) & ~(size_t)63;
+    void *q = aligned_alloc(64, sz ? sz : 64);
+    if (q && zero) memset(q, 0, n);
+    return q;
+#endif
+    unsigned c;
+    if (class_of(n, &c)) return NULL;
+    size_t cap = class_size(c);
+    void *p = NULL;
+    pthread_mutex_lock(&buf_lock);
+    if (buf_count[c]) {
+        p = buf_free_list[c][--buf_count[c]];
+        buf_cached -= cap;
+    }
+    pthread_mutex_unlock(&buf_lock);
+    if (!p) {
+        if (cap > SIZE_MAX - SK_BUF_HDR) return NULL;
+        uint8_t *raw = aligned_alloc(64, cap + SK_BUF_HDR);
+        if (!raw) return NULL;
+        memcpy(raw, &c, sizeof c);
+        p = raw + SK_BUF_HDR;
+    }
+    if (zero) memset(p, 0, n);
+    return p;
+}
+
+static void buf_free(void *p)
+{
+    if (!p) return;
+#ifdef SK_BUF_NO_CACHE
+    free(p);
+    return;
+#endif
+    uint8_t *raw = (uint8_t *)p - SK_BUF_HDR;
+    unsigned c;
+    memcpy(&c, raw, sizeof c);
+    size_t cap = class_size(c);
+    pthread_mutex_lock(&buf_lock);
+    if (buf_count[c] < SK_BUF_KEEP && buf_cached + cap <= SK_BUF_CACHE_MAX) {
+        buf_free_list[c][buf_count[c]++] = p;
+        buf_cached += cap;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&buf_lock);
+    if (p) free(raw);
+}
+
+void sk_tensor_cache_trim(void)
+{
+    pthread_mutex_lock(&buf_lock);
+    for (unsigned c = 0; c < SK_BUF_CLASSES; c++) {
+        while (buf_count[c]) free((uint8_t *)buf_free_list[c][--buf_count[c]] - SK_BUF_HDR);
+    }
+    buf_cached = 0;
+    pthread_mutex_unlock(&buf_lock);
+}
 
 int64_t sk_shape_numel(int rank, const int64_t *dims)
 {
@@ -46,7 +160,7 @@ static sk_status set_shape(sk_tensor *t, int dtype, int rank, const int64_t *dim
     return SK_OK;
 }
 
-sk_status sk_tensor_alloc(sk_tensor *t, int dtype, int rank, const int64_t *dims, sk_error *err)
+static sk_status tensor_alloc(sk_tensor *t, int dtype, int rank, const int64_t *dims, int zero, sk_error *err)
 {
     int64_t nb;
     int64_t d[SK_TENSOR_MAX_RANK];
@@ -54,15 +168,22 @@ sk_status sk_tensor_alloc(sk_tensor *t, int dtype, int rank, const int64_t *dims
     sk_tensor_free(t);
     sk_status s = set_shape(t, dtype, rank, d, &nb, err);
     if (s) return s;
-    size_t cap = ((size_t)nb + 63) & ~(size_t)63;
-    if (cap == 0) cap = 64;
-    void *p = aligned_alloc(64, cap);
-    if (!p) return sk_error_set(err, SK_ENOMEM, "out of memory allocating %zu bytes", cap);
-    memset(p, 0, cap);
+    void *p = buf_alloc((size_t)nb, zero);
+    if (!p) return sk_error_set(err, SK_ENOMEM, "out of memory allocating %lld bytes", (long long)nb);
     t->data = p;
     t->nbytes = (size_t)nb;
     t->owned = 1;
     return SK_OK;
+}
+
+sk_status sk_tensor_alloc(sk_tensor *t, int dtype, int rank, const int64_t *dims, sk_error *err)
+{
+    return tensor_alloc(t, dtype, rank, dims, 1, err);
+}
+
+sk_status sk_tensor_alloc_uninit(sk_tensor *t, int dtype, int rank, const int64_t *dims, sk_error *err)
+{
+    return tensor_alloc(t, dtype, rank, dims, 0, err);
 }
 
 sk_status sk_tensor_borrow(sk_tensor *t, int dtype, int rank, const int64_t *dims,
@@ -86,16 +207,16 @@ sk_status sk_tensor_borrow(sk_tensor *t, int dtype, int rank, const int64_t *dim
 void sk_tensor_free(sk_tensor *t)
 {
     if (!t) return;
-    if (t->owned) free(t->data);
+    if (t->owned) buf_free(t->data);
     memset(t, 0, sizeof *t);
 }
 
 sk_status sk_tensor_copy(sk_tensor *dst, const sk_tensor *src, sk_error *err)
 {
     sk_tensor tmp = { 0 };
-    sk_status s = sk_tensor_alloc(&tmp, src->dtype, src->rank, src->dims, err);
+    sk_status s = sk_tensor_alloc_uninit(&tmp, src->dtype, src->rank, src->dims, err);
     if (s) return s;
-    memcpy(tmp.data, src->data, src->nbytes);
+    if (src->nbytes) memcpy(tmp.data, src->data, src->nbytes);
     sk_tensor_free(dst);
     *dst = tmp;
     return SK_OK;

@@ -22,10 +22,17 @@ typedef struct sk_tensor {
     int owned;                          /* 1: data is ours (sk_tensor_free frees it) */
 } sk_tensor;
 
-/* Sets dtype/shape and allocates zeroed storage (64-byte aligned, at least one
- * byte so data is never NULL). Fails with SK_EINVAL on a negative dim, a rank
+/* Sets dtype/shape and allocates zeroed storage (64-byte aligned, never NULL,
+ * from the buffer cache). Fails with SK_EINVAL on a negative dim, a rank
  * over the limit or a size that overflows. Frees storage t already owned. */
 sk_status sk_tensor_alloc(sk_tensor *t, int dtype, int rank, const int64_t *dims, sk_error *err);
+
+/* Same without zeroing, for outputs the kernel overwrites entirely. */
+sk_status sk_tensor_alloc_uninit(sk_tensor *t, int dtype, int rank, const int64_t *dims, sk_error *err);
+
+/* Storage comes from a cache of freed buffers (by size class; at most 512 MiB
+ * kept). This releases the cached buffers to the system. */
+void sk_tensor_cache_trim(void);
 
 /* Makes t a borrowed view of data (not freed by sk_tensor_free). */
 sk_status sk_tensor_borrow(sk_tensor *t, int dtype, int rank, const int64_t *dims,
