@@ -50,6 +50,8 @@ typedef struct step {
     size_t n_sub;
     int prof;          /* index into the engine's profile table */
     size_t index;      /* position of the node in its graph (for messages) */
+    void *state;       /* the kernel's per-node state (sk_op_ctx.state) */
+    void (*state_free)(void *);
 } step;
 
 struct plan {
@@ -176,6 +178,7 @@ static void plan_free(plan *p)
         for (size_t j = 0; j < st->n_sub; j++) plan_free(st->sub[j]);
         free(st->sub);
         free(st->sub_attr);
+        if (st->state_free) st->state_free(st->state);
     }
     for (size_t i = 0; i < p->n_slots; i++) sk_tensor_free(&p->slots[i].cst);
     free(p->steps);
@@ -847,9 +850,14 @@ static sk_status run_step(frame *f, size_t k, sk_error *err)
         sk_tensor_free(outp[j]);
     }
     sk_error kerr = { SK_OK, "" };
+    uint64_t cmask = 0;
+    for (size_t j = 0; j < st->n_in && j < 64; j++)
+        if (st->in[j] >= 0 && in[j] == &p->slots[st->in[j]].cst) cmask |= (uint64_t)1 << j;
+    step *mst = (step *)st; /* the kernel state is the one mutable part of a plan */
     sk_op_ctx ctx = {
         .node = st->node, .opset = st->opset, .n_in = st->n_in, .in = in, .n_out = st->n_out, .out = outp,
         .threads = e->threads, .err = &kerr, .engine = f,
+        .state = &mst->state, .state_free = &mst->state_free, .const_inputs = cmask,
     };
     f->cur_step = k;
     double t0 = e->profile ? now_seconds() : 0;

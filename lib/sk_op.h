@@ -28,6 +28,17 @@ struct sk_op_ctx {
     sk_error *err;
     /* Runs a subgraph (If/Loop/Scan): set by the engine, NULL elsewhere. */
     void *engine;
+    /* Per-node state kept across runs (prepacked weights and the like). The
+     * kernel may set *state and *state_free (called with *state when the
+     * engine is freed). NULL when the caller keeps no state (unit tests):
+     * kernels must work without it. */
+    void **state;
+    void (**state_free)(void *state);
+    /* Bit j (j < 64) set: input j is a constant of the model (an initializer
+     * the caller did not override, or a Constant node's value): the same
+     * tensor, same data pointer, at every run, so work derived from it alone
+     * can be cached in *state. */
+    uint64_t const_inputs;
 };
 
 typedef sk_status (*sk_op_run_fn)(sk_op_ctx *ctx);
