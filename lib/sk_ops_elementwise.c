@@ -900,7 +900,17 @@ static sk_status pred_fn(const ew_op *op, void *out, const void *const *in, cons
     case PRED_ISNAN: case PRED_ISINF:
         if (op->in_kind[0] == K_F32) {
             const float *x = in[0];
-            for (int64_t i = 0; i < n; i++)
+            int64_t i = 0;
+            if (op->code == PRED_ISNAN) { /* 4 lanes: x != x, narrowed to bytes */
+                typedef uint8_t v4u8 __attribute__((vector_size(4)));
+                const v4i one = { 1, 1, 1, 1 };
+                for (; i + 4 <= n; i += 4) {
+                    v4f v = v4_ld(x + i);
+                    v4u8 b = __builtin_convertvector((v != v) & one, v4u8);
+                    memcpy(o + i, &b, 4);
+                }
+            }
+            for (; i < n; i++)
                 o[i] = op->code == PRED_ISNAN ? isnan(x[i]) : isinf(x[i]) && (x[i] > 0 ? pos : neg);
         } else {
             const double *x = in[0];
@@ -968,28 +978,43 @@ static sk_status clip_fn(const ew_op *op, void *out, const void *const *in, cons
     return SK_OK
 
 /* Where on 4-byte elements, 4 lanes at a time: the condition bytes widen to
- * a lane mask. Strides are 0 or 1. */
+ * a lane mask. One loop per stride pattern (strides are 0 or 1), so nothing
+ * but loads and selects runs inside. */
+#define WHERE4_LOOP(SC, SX, SY)                                                   \
+    for (; i + 4 <= n; i += 4) {                                                  \
+        v4u8 cb;                                                                  \
+        v4i xv, yv, m;                                                            \
+        if (SC) {                                                                 \
+            memcpy(&cb, c + i, 4);                                                \
+            m = __builtin_convertvector(cb, v4i) != zero;                         \
+        } else {                                                                  \
+            m = mc;                                                               \
+        }                                                                         \
+        if (SX) memcpy(&xv, x + i, 16);                                           \
+        else xv = xc;                                                             \
+        if (SY) memcpy(&yv, y + i, 16);                                           \
+        else yv = yc;                                                             \
+        v4i r = (xv & m) | (yv & ~m);                                             \
+        memcpy(o + i, &r, 16);                                                    \
+    }                                                                             \
+    break
+
 static void where4(uint32_t *o, const uint8_t *c, int64_t sc, const uint32_t *x, int64_t sx,
                    const uint32_t *y, int64_t sy, int64_t n)
 {
     typedef uint8_t v4u8 __attribute__((vector_size(4)));
     const v4i zero = { 0, 0, 0, 0 };
+    const v4i mc = zero - (int32_t)(c[0] != 0), xc = zero + (int32_t)x[0], yc = zero + (int32_t)y[0];
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4u8 cb;
-        v4i xv, yv, m;
-        if (sc) {
-            memcpy(&cb, c + i, 4);
-            m = __builtin_convertvector(cb, v4i) != zero;
-        } else {
-            m = (v4i){ 0, 0, 0, 0 } - (int32_t)(c[0] != 0);
-        }
-        if (sx) memcpy(&xv, x + i, 16);
-        else xv = (v4i){ 0, 0, 0, 0 } + (int32_t)x[0];
-        if (sy) memcpy(&yv, y + i, 16);
-        else yv = (v4i){ 0, 0, 0, 0 } + (int32_t)y[0];
-        v4i r = (xv & m) | (yv & ~m);
-        memcpy(o + i, &r, 16);
+    switch ((sc ? 4 : 0) | (sx ? 2 : 0) | (sy ? 1 : 0)) {
+    case 0: WHERE4_LOOP(0, 0, 0);
+    case 1: WHERE4_LOOP(0, 0, 1);
+    case 2: WHERE4_LOOP(0, 1, 0);
+    case 3: WHERE4_LOOP(0, 1, 1);
+    case 4: WHERE4_LOOP(1, 0, 0);
+    case 5: WHERE4_LOOP(1, 0, 1);
+    case 6: WHERE4_LOOP(1, 1, 0);
+    case 7: WHERE4_LOOP(1, 1, 1);
     }
     for (; i < n; i++) o[i] = c[i * sc] ? x[i * sx] : y[i * sy];
 }

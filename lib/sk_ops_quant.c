@@ -3,10 +3,10 @@
  * com.microsoft ops ONNX Runtime's quantizers emit: MatMulNBits,
  * GatherBlockQuantized, DynamicQuantizeMatMul, MatMulIntegerToFloat.
  *
- * Integer products go through sk_qgemm (8-bit, zero points folded in) and
- * sk_nbits_gemm (N-bit blocks); everything else is plain loops. Rounding is
- * round-half-to-even (nearbyintf in the default rounding mode), as ONNX and
- * ONNX Runtime do. */
+ * Integer products go through sk_qgemm (8-bit, with zero points) and
+ * sk_nbits_gemm (N-bit blocks); float -> 8-bit quantization of whole runs is
+ * vectorised here; the rest is plain loops. Rounding is round-half-to-even,
+ * as ONNX and ONNX Runtime do; scales divide (x / scale), as they do too. */
 #include "sk_op.h"
 #include "sk_model.h"
 #include "sk_qgemm.h"
@@ -14,6 +14,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -75,27 +81,75 @@ typedef int32_t qv4i __attribute__((vector_size(16)));
 
 static inline qv4f qv_select(qv4i mask, qv4f a, qv4f b) { return (qv4f)((mask & (qv4i)a) | (~mask & (qv4i)b)); }
 
+static inline qv4f qv_min(qv4f a, qv4f b)
+{
+#if defined(__SSE2__)
+    return (qv4f)_mm_min_ps((__m128)a, (__m128)b);
+#elif defined(__wasm_simd128__)
+    return (qv4f)wasm_f32x4_pmin((v128_t)a, (v128_t)b);
+#else
+    return qv_select(a < b, a, b);
+#endif
+}
+
+static inline qv4f qv_max(qv4f a, qv4f b)
+{
+#if defined(__SSE2__)
+    return (qv4f)_mm_max_ps((__m128)a, (__m128)b);
+#elif defined(__wasm_simd128__)
+    return (qv4f)wasm_f32x4_pmax((v128_t)a, (v128_t)b);
+#else
+    return qv_select(a > b, a, b);
+#endif
+}
+
+/* Four vectors of int32 already in [-128, 255] to 16 bytes (int8 as two's
+ * complement). */
+static inline void qv_store16(qv4i a, qv4i b, qv4i c, qv4i d, int is_signed, uint8_t *y)
+{
+#if defined(__SSE2__)
+    __m128i lo = _mm_packs_epi32((__m128i)a, (__m128i)b), hi = _mm_packs_epi32((__m128i)c, (__m128i)d);
+    __m128i v = is_signed ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
+    _mm_storeu_si128((__m128i *)y, v);
+#elif defined(__wasm_simd128__)
+    v128_t lo = wasm_i16x8_narrow_i32x4((v128_t)a, (v128_t)b), hi = wasm_i16x8_narrow_i32x4((v128_t)c, (v128_t)d);
+    wasm_v128_store(y, is_signed ? wasm_i8x16_narrow_i16x8(lo, hi) : wasm_u8x16_narrow_i16x8(lo, hi));
+#else
+    (void)is_signed;
+    for (int j = 0; j < 4; j++) {
+        y[j] = (uint8_t)a[j];
+        y[4 + j] = (uint8_t)b[j];
+        y[8 + j] = (uint8_t)c[j];
+        y[12 + j] = (uint8_t)d[j];
+    }
+#endif
+}
+
 /* y[i] = saturate(round_half_even(x[i] / scale) + zp) into [lo, hi], stored as
  * bytes (int8 as its two's complement). Rounds with the 1.5 * 2^23 trick, which
  * is exact round-half-to-even for |v| <= 2^22 (larger values saturate anyway);
  * NaN becomes lo. */
-static void quantize_run_8bit(const float *x, size_t n, float scale, int32_t zp, int lo, int hi, uint8_t *y)
+static inline qv4i quantize4(qv4f v, qv4f vs, qv4f vz, qv4f vlo, qv4f vhi)
 {
     const qv4f magic = (qv4f){ 0, 0, 0, 0 } + 12582912.0f, big = (qv4f){ 0, 0, 0, 0 } + 4194304.0f;
+    v = v / vs;
+    v = qv_min(qv_max(v, -big), big);
+    v = (v + magic) - magic + vz;
+    v = qv_select(v >= vlo, v, vlo); /* NaN fails the compare: lo */
+    v = qv_min(v, vhi);
+    return __builtin_convertvector(v, qv4i);
+}
+
+static void quantize_run_8bit(const float *x, size_t n, float scale, int32_t zp, int lo, int hi, uint8_t *y)
+{
     const qv4f vs = (qv4f){ 0, 0, 0, 0 } + scale, vz = (qv4f){ 0, 0, 0, 0 } + (float)zp;
     const qv4f vlo = (qv4f){ 0, 0, 0, 0 } + (float)lo, vhi = (qv4f){ 0, 0, 0, 0 } + (float)hi;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        qv4f v;
-        memcpy(&v, x + i, sizeof v);
-        v = v / vs;
-        v = qv_select(v > big, big, v);
-        v = qv_select(v < -big, -big, v);
-        v = (v + magic) - magic + vz;
-        v = qv_select(v >= vlo, v, vlo); /* NaN fails the compare: lo */
-        v = qv_select(v <= vhi, v, vhi);
-        qv4i q = __builtin_convertvector(v, qv4i);
-        for (int j = 0; j < 4; j++) y[i + (size_t)j] = (uint8_t)q[j];
+    for (; i + 16 <= n; i += 16) {
+        qv4f v[4];
+        memcpy(v, x + i, sizeof v);
+        qv_store16(quantize4(v[0], vs, vz, vlo, vhi), quantize4(v[1], vs, vz, vlo, vhi), quantize4(v[2], vs, vz, vlo, vhi),
+                   quantize4(v[3], vs, vz, vlo, vhi), lo < 0, y + i);
     }
     for (; i < n; i++) {
         float v = x[i] / scale;
@@ -114,8 +168,8 @@ static void minmax_run(const float *x, size_t n, float *mn, float *mx)
     for (; i + 4 <= n; i += 4) {
         qv4f v;
         memcpy(&v, x + i, sizeof v);
-        vmn = qv_select(v < vmn, v, vmn);
-        vmx = qv_select(v > vmx, v, vmx);
+        vmn = qv_min(v, vmn);
+        vmx = qv_max(v, vmx);
     }
     float a = 0, b = 0;
     for (int j = 0; j < 4; j++) {
@@ -266,8 +320,9 @@ static inline int64_t qp_index(const qparams *q, int64_t o, int64_t a, int64_t i
     }
 }
 
-/* Reads scale (input si) and zero point (input zi) of ctx for x. what is
- * "QuantizeLinear" / "DequantizeLinear" for messages. */
+/* Reads the scale (input si) and zero point (input zi) of ctx for input x:
+ * one value, one per index of the axis attribute, or (opset 21 block_size)
+ * one per block along it. On success q owns two arrays (qparams_free). */
 static sk_status qparams_read(sk_op_ctx *ctx, const sk_tensor *x, size_t si, size_t zi, qparams *q)
 {
     char b1[128], b2[128];
@@ -585,9 +640,10 @@ static sk_status zp_read(sk_op_ctx *ctx, const sk_tensor *zp, int64_t per_mat, i
 }
 
 /* int32 C = (A - za) x (B - zb) with numpy.matmul broadcasting; *C is
- * allocated with the plan's output shape. */
+ * allocated with the plan's output shape and type c_dtype (SK_INT32, or
+ * SK_FLOAT to be converted in place: it holds int32 bits until then). */
 static sk_status qmatmul(sk_op_ctx *ctx, const sk_tensor *a, const sk_tensor *b, const sk_tensor *za_t,
-                         const sk_tensor *zb_t, mm_plan *p, sk_tensor *C)
+                         const sk_tensor *zb_t, mm_plan *p, sk_tensor *C, int c_dtype)
 {
     if ((a->dtype != SK_UINT8 && a->dtype != SK_INT8) || (b->dtype != SK_UINT8 && b->dtype != SK_INT8))
         return sk_error_set(ctx->err, SK_EUNSUPPORTED, "inputs of types %s and %s are not 8-bit integers",
@@ -598,7 +654,7 @@ static sk_status qmatmul(sk_op_ctx *ctx, const sk_tensor *a, const sk_tensor *b,
     int64_t zan = 0, zbn = 0;
     st = zp_read(ctx, za_t, p->M, p->a_batch, "a_zero_point", &za, &zan);
     if (!st) st = zp_read(ctx, zb_t, p->N, p->b_batch, "b_zero_point", &zb, &zbn);
-    if (!st) st = sk_tensor_alloc(C, SK_INT32, p->out_rank, p->out_dims, ctx->err);
+    if (!st) st = sk_tensor_alloc(C, c_dtype, p->out_rank, p->out_dims, ctx->err);
     if (st) {
         free(za);
         free(zb);
@@ -638,7 +694,7 @@ static sk_status op_matmul_integer(sk_op_ctx *ctx)
     const sk_tensor *a = in_at(ctx, 0), *b = in_at(ctx, 1);
     if (!a || !b) return sk_error_set(ctx->err, SK_EINVAL, "an input is missing");
     mm_plan p;
-    return qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 3), &p, ctx->out[0]);
+    return qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 3), &p, ctx->out[0], SK_INT32);
 }
 
 /* Scale of a quantized operand: one value, or one per row (per = M) or per
@@ -677,7 +733,7 @@ static sk_status op_qlinear_matmul(sk_op_ctx *ctx)
     if (!a || !b || !in_at(ctx, 6)) return sk_error_set(ctx->err, SK_EINVAL, "an input is missing");
     sk_tensor acc = { 0 };
     mm_plan p;
-    sk_status st = qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 5), &p, &acc);
+    sk_status st = qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 5), &p, &acc, SK_INT32);
     if (st) return st;
     float *as = NULL, *bs = NULL, *ys = NULL;
     int64_t na = 0, nb = 0, ny = 0;
@@ -911,8 +967,10 @@ static sk_status op_qlinear_conv(sk_op_ctx *ctx)
 
 /* ---- DynamicQuantizeMatMul, MatMulIntegerToFloat (com.microsoft) ------------ */
 
-/* y = acc * a_scale * b_scale[n] + bias[n] into float out (from A's shape). */
-static sk_status int_to_float(sk_op_ctx *ctx, const sk_tensor *acc, const mm_plan *p, float a_scale,
+/* ctx->out[0] = acc * (a_scale * b_scale[n]) + bias[n]. acc is either
+ * ctx->out[0] itself (float32 output holding int32 bits, converted in place)
+ * or a separate int32 tensor (other output types). */
+static sk_status int_to_float(sk_op_ctx *ctx, sk_tensor *acc, const mm_plan *p, float a_scale,
                               const sk_tensor *b_scale, const sk_tensor *bias, int out_dt)
 {
     float *bs = NULL;
@@ -924,21 +982,41 @@ static sk_status int_to_float(sk_op_ctx *ctx, const sk_tensor *acc, const mm_pla
         return sk_error_set(ctx->err, SK_EINVAL, "bias has %lld values for %lld columns", (long long)bias->numel,
                             (long long)p->N);
     }
-    st = sk_tensor_alloc(ctx->out[0], out_dt, p->out_rank, p->out_dims, ctx->err);
-    if (st) {
+    int in_place = acc == ctx->out[0];
+    if (!in_place) st = sk_tensor_alloc(ctx->out[0], out_dt, p->out_rank, p->out_dims, ctx->err);
+    float *bb = st ? NULL : malloc((size_t)p->N * 2 * sizeof *bb + 1);
+    if (st || !bb) {
         free(bs);
-        return st;
+        return st ? st : oom(ctx);
+    }
+    /* per column: the multiplier rounded to float, as ONNX Runtime does, and the bias */
+    for (int64_t n = 0; n < p->N; n++) {
+        bb[n] = a_scale * bs[nb == 1 ? 0 : n];
+        bb[p->N + n] = bias ? get_f(bias, n) : 0.f;
     }
     const int32_t *c = acc->data;
     sk_tensor *y = ctx->out[0];
     int64_t rows = p->batch * p->M, N = p->N;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t n = 0; n < N; n++) {
-            float v = (float)c[r * N + n] * (a_scale * bs[nb == 1 ? 0 : n]);
-            if (bias) v += get_f(bias, n);
-            if (out_dt == SK_FLOAT) ((float *)y->data)[r * N + n] = v;
-            else put_f(y, r * N + n, v);
+    for (int64_t r = 0; r < rows; r++) {
+        const int32_t *cr = c + r * N;
+        if (in_place) {
+            float *yr = (float *)y->data + r * N;
+            int64_t n = 0;
+            for (; n + 4 <= N; n += 4) {
+                qv4i ci;
+                qv4f m4, b4;
+                memcpy(&ci, cr + n, sizeof ci);
+                memcpy(&m4, bb + n, sizeof m4);
+                memcpy(&b4, bb + N + n, sizeof b4);
+                qv4f v = __builtin_convertvector(ci, qv4f) * m4 + b4;
+                memcpy(yr + n, &v, sizeof v);
+            }
+            for (; n < N; n++) yr[n] = (float)cr[n] * bb[n] + bb[N + n];
+        } else {
+            for (int64_t n = 0; n < N; n++) put_f(y, r * N + n, (float)cr[n] * bb[n] + bb[N + n]);
         }
+    }
+    free(bb);
     free(bs);
     return SK_OK;
 }
@@ -949,20 +1027,19 @@ static sk_status op_dynamic_quantize_matmul(sk_op_ctx *ctx)
     if (!a || !b || !in_at(ctx, 2)) return sk_error_set(ctx->err, SK_EINVAL, "an input is missing");
     if (a->dtype != SK_FLOAT)
         return sk_error_set(ctx->err, SK_EUNSUPPORTED, "A of type %s is not supported", sk_dtype_name(a->dtype));
-    sk_tensor qa = { 0 }, acc = { 0 };
     float scale;
     uint8_t zp;
     dyn_params(a->data, (size_t)a->numel, &scale, &zp);
-    sk_status st = sk_tensor_alloc(&qa, SK_UINT8, a->rank, a->dims, ctx->err);
-    if (st) return st;
-    dyn_quantize(a->data, (size_t)a->numel, scale, zp, qa.data);
-    sk_tensor zt = { 0 };
-    st = sk_tensor_borrow(&zt, SK_UINT8, 0, NULL, &zp, 1, ctx->err);
+    uint8_t *qbuf = malloc((size_t)a->numel + 1); /* not zeroed: every byte is written */
+    if (!qbuf) return oom(ctx);
+    dyn_quantize(a->data, (size_t)a->numel, scale, zp, qbuf);
+    sk_tensor qa = { 0 }, zt = { 0 };
+    sk_status st = sk_tensor_borrow(&qa, SK_UINT8, a->rank, a->dims, qbuf, (size_t)a->numel + 1, ctx->err);
+    if (!st) st = sk_tensor_borrow(&zt, SK_UINT8, 0, NULL, &zp, 1, ctx->err);
     mm_plan p;
-    if (!st) st = qmatmul(ctx, &qa, b, &zt, in_at(ctx, 3), &p, &acc);
-    if (!st) st = int_to_float(ctx, &acc, &p, scale, in_at(ctx, 2), in_at(ctx, 4), SK_FLOAT);
-    sk_tensor_free(&qa);
-    sk_tensor_free(&acc);
+    if (!st) st = qmatmul(ctx, &qa, b, &zt, in_at(ctx, 3), &p, ctx->out[0], SK_FLOAT);
+    if (!st) st = int_to_float(ctx, ctx->out[0], &p, scale, in_at(ctx, 2), in_at(ctx, 4), SK_FLOAT);
+    free(qbuf);
     return st;
 }
 
@@ -974,8 +1051,14 @@ static sk_status op_matmul_integer_to_float(sk_op_ctx *ctx)
         return sk_error_set(ctx->err, SK_EUNSUPPORTED, "a_scale must be a single float value");
     sk_tensor acc = { 0 };
     mm_plan p;
-    sk_status st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, &acc);
-    if (!st) st = int_to_float(ctx, &acc, &p, get_f(as, 0), bs, in_at(ctx, 6), as->dtype);
+    sk_status st;
+    if (as->dtype == SK_FLOAT) { /* int32 in the output, converted in place */
+        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, ctx->out[0], SK_FLOAT);
+        if (!st) st = int_to_float(ctx, ctx->out[0], &p, get_f(as, 0), bs, in_at(ctx, 6), SK_FLOAT);
+    } else {
+        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, &acc, SK_INT32);
+        if (!st) st = int_to_float(ctx, &acc, &p, get_f(as, 0), bs, in_at(ctx, 6), as->dtype);
+    }
     sk_tensor_free(&acc);
     return st;
 }
@@ -1001,16 +1084,18 @@ static sk_status op_matmul_nbits(sk_op_ctx *ctx)
     sk_nbits_weight w = { (size_t)K, (size_t)N, (size_t)bs, (int)bits, b->data, NULL, NULL, NULL, NULL };
     sk_status st = sk_nbits_check(&w, ctx->err);
     if (st) return st;
-    int64_t nb = (K + bs - 1) / bs, blob = bs * bits / 8, per = 8 / bits;
-    if (b->dtype != SK_UINT8 || b->numel != N * nb * blob)
+    int64_t nb = (K + bs - 1) / bs, blob = bs * bits / 8, per = 8 / bits, nbytes, nscale, nzp;
+    if (sk_mul_i64(N, nb, &nscale) || sk_mul_i64(nscale, blob, &nbytes) || sk_mul_i64(N, (nb + per - 1) / per, &nzp))
+        return sk_error_set(ctx->err, SK_EINVAL, "attributes K=%lld N=%lld describe a weight too large to address",
+                            (long long)K, (long long)N);
+    if (b->dtype != SK_UINT8 || b->numel != nbytes)
         return sk_error_set(ctx->err, SK_EINVAL, "B of type %s and shape %s is not %lld x %lld x %lld bytes",
                             sk_dtype_name(b->dtype), shape_s(b, b1, sizeof b1), (long long)N, (long long)nb,
                             (long long)blob);
-    if (!is_float_type(s->dtype) || s->numel != N * nb)
+    if (!is_float_type(s->dtype) || s->numel != nscale)
         return sk_error_set(ctx->err, SK_EINVAL, "scales of shape %s do not hold %lld x %lld values",
                             shape_s(s, b1, sizeof b1), (long long)N, (long long)nb);
-    if (z && !(z->dtype == SK_UINT8 && z->numel == N * ((nb + per - 1) / per)) &&
-        !(is_float_type(z->dtype) && z->numel == N * nb))
+    if (z && !(z->dtype == SK_UINT8 && z->numel == nzp) && !(is_float_type(z->dtype) && z->numel == nscale))
         return sk_error_set(ctx->err, SK_EINVAL, "zero_points of type %s and shape %s fit neither layout",
                             sk_dtype_name(z->dtype), shape_s(z, b1, sizeof b1));
     if (g && (g->dtype != SK_INT32 || g->numel != K))

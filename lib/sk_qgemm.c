@@ -1,22 +1,27 @@
 /* 8-bit GEMM and N-bit block-quantized GEMM (see sk_qgemm.h).
  *
- * The fast kernels are written once, below the "kernel template" line, in
+ * The portable kernels are written once, below the "kernel template" line, in
  * terms of a vector width VB and a few macros, and this file includes itself
  * to instantiate them: with 16-byte vectors everywhere (SSE2 on x86-64, SIMD128
  * on wasm32, plain C elsewhere through GCC's generic vector lowering) and, on
- * x86-64 with GCC, with 32-byte vectors under target("avx2,fma"), chosen at run
- * time when the CPU has AVX2 and FMA.
+ * x86-64 with GCC, with 32-byte vectors under target("avx2,fma"). On x86-64 an
+ * AVX-512 VNNI int8 kernel (intrinsics) comes first when the CPU has it. The
+ * choice is made at run time (sk_qgemm_select forces one for tests).
  *
- * int8: both operands are widened to int16 while packing; B is packed in panels
- * of QNR columns where each k-pair of a column sits in one 32-bit lane, and A in
- * blocks of QMR rows where each k-pair of a row is one 32-bit word, so the inner
- * step is a broadcast of A's pair and a pairwise multiply-add (pmaddwd,
- * i32x4.dot_i16x8_s) into int32 lanes. Zero points are applied afterwards with
- * row sums of A and column sums of B.
+ * int8, portable: zero points are subtracted while packing and both operands
+ * widened to int16 (differences of 8-bit values fit, and so do pairs of their
+ * products in int32). B is packed in panels of QNR columns where each k-pair
+ * of a column sits in one 32-bit lane, A in blocks of QMR rows where each
+ * k-pair of a row is one 32-bit word, so the inner step is a broadcast of A's
+ * pair and a pairwise multiply-add (pmaddwd, i32x4.dot_i16x8_s) into int32.
  *
- * N-bit: for a few rows, one column of the weight is dequantized at a time into
- * a K-float buffer and dotted with each row; otherwise chunks of columns are
- * dequantized (128K floats at a time, so they stay in L2) and multiplied with
+ * int8, VNNI: vpdpbusd on bytes (four k per lane), zero points applied after
+ * the product with row and column sums (see the section below).
+ *
+ * N-bit: for a few rows, the packed values are decoded a block at a time and
+ * dotted with each row directly (scale applied once per block, zero point
+ * through the block sums of A); otherwise chunks of columns are dequantized
+ * (128K floats at a time, so they stay in L2) and multiplied with
  * sk_gemm_f32. Either way the packed weights are read once per call. */
 #ifndef SK_QGEMM_TEMPLATE
 
@@ -359,8 +364,8 @@ static int cpu_has_avx2_raw(void)
  * with P = A'B' from the kernel and the sums taken while packing. */
 #define VNR 32      /* columns of a B panel: two zmm of 16 int32 lanes */
 #define VMR 8       /* rows per micro-kernel call */
-#define VKC 1024    /* k per pass (multiple of 4) */
-#define VNC 512     /* columns per B block */
+#define VKC 256     /* k per pass (multiple of 4) */
+#define VNC 256     /* columns per B block: 64 KB packed, below malloc's mmap threshold */
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inline void vnni_kernel_mr(
     size_t kq, const uint8_t *a, size_t lda, const int8_t *bp, int32_t *c, size_t ldc, size_t nr, int add, const int mr)
@@ -466,35 +471,40 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static sk_status qgemm_vn
     size_t Kp = (K + 3) & ~(size_t)3, kc_max = Kp < VKC ? Kp : VKC, nc_max = N < VNC ? N : VNC;
     size_t npan = (nc_max + VNR - 1) / VNR;
     int need_ca = A->is_signed || (A->zp != NULL), need_cb = !B->is_signed || (B->zp != NULL);
-    uint8_t *ap = scratch_alloc(M, Kp ? Kp : 4);
+    int copy_a = A->is_signed || K % 4 != 0;
+    uint8_t *ap = copy_a ? scratch_alloc(M, Kp ? Kp : 4) : NULL;
     int8_t *bp = scratch_alloc(npan * ((kc_max + 3) / 4) * VNR * 4 + 1, 1);
     int32_t *rowsum = scratch_alloc(M, sizeof *rowsum), *colsum = scratch_alloc(N, sizeof *colsum);
-    if (!ap || !bp || !rowsum || !colsum) {
+    if ((copy_a && !ap) || !bp || !rowsum || !colsum) {
         free(ap);
         free(bp);
         free(rowsum);
         free(colsum);
         return SK_ENOMEM;
     }
-    /* A' rows, zero-padded to a multiple of 4, and their sums */
+    /* A' rows, zero-padded to a multiple of 4, and their sums; unsigned A with
+     * K a multiple of 4 is used in place */
     const uint8_t aflip = A->is_signed ? 0x80 : 0;
     const __m512i fv = _mm512_set1_epi8((char)aflip);
+    const uint8_t *abase = ap ? ap : A->data;
+    size_t alda = ap ? Kp : A->ld;
     for (size_t m = 0; m < M; m++) {
         const uint8_t *src = A->data + m * A->ld;
-        uint8_t *d = ap + m * Kp;
+        uint8_t *d = ap ? ap + m * Kp : NULL;
         __m512i acc = _mm512_setzero_si512();
         size_t k = 0;
         for (; k + 64 <= K; k += 64) {
             __m512i v = _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + k)), fv);
-            _mm512_storeu_si512((void *)(d + k), v);
+            if (d) _mm512_storeu_si512((void *)(d + k), v);
             acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
         }
         uint32_t s = (uint32_t)_mm512_reduce_add_epi64(acc);
         for (; k < K; k++) {
-            d[k] = (uint8_t)(src[k] ^ aflip);
-            s += d[k];
+            uint8_t v = (uint8_t)(src[k] ^ aflip);
+            if (d) d[k] = v;
+            s += v;
         }
-        for (; k < Kp; k++) d[k] = 0;
+        for (; d && k < Kp; k++) d[k] = 0;
         rowsum[m] = (int32_t)s;
     }
     memset(colsum, 0, N * sizeof *colsum);
@@ -509,8 +519,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static sk_status qgemm_vn
                 size_t mr = M - m0 < VMR ? M - m0 : VMR;
                 for (size_t p0 = 0; p0 < nc; p0 += VNR) {
                     size_t nr = nc - p0 < VNR ? nc - p0 : VNR;
-                    vnni_kernel(kq, ap + m0 * Kp + k0, Kp, bp + (p0 / VNR) * kq * VNR * 4, C + m0 * ldc + n0 + p0,
-                                ldc, mr, nr, k0 > 0);
+                    vnni_kernel(kq, abase + m0 * alda + k0, alda, bp + (p0 / VNR) * kq * VNR * 4,
+                                C + m0 * ldc + n0 + p0, ldc, mr, nr, k0 > 0);
                 }
             }
         }
@@ -672,8 +682,8 @@ sk_status sk_nbits_gemm(size_t M, const float *A, size_t lda, const sk_nbits_wei
 #define CPV (VB / 4)     /* 32-bit lanes per vector */
 #define QNR (2 * CPV)    /* columns of an int8 B panel */
 #define QMR 4            /* rows of an int8 A block */
-#define QKC 512          /* k values per int8 pass (even) */
-#define QNC 512          /* columns per int8 B block */
+#define QKC 256          /* k values per int8 pass (even) */
+#define QNC 192          /* columns per int8 B block: 96 KB of int16, below the mmap threshold */
 #define QMC 96           /* rows per int8 A block (multiple of QMR) */
 
 /* Packs rows k0..k0+kc of B, columns n0..n0+nc, into panels of QNR columns:

@@ -194,6 +194,34 @@ def integer_matmuls(out):
                 tensor("yz", np.array(-4, np.int8))], [("Y", TensorProto.INT8)], [("", 13)])
 
 
+def broadcast_and_conv(out):
+    """MatMulInteger with broadcast batch dims; ConvInteger and QLinearConv with
+    groups, strides, dilations, padding and per-channel weights."""
+    A = rng.integers(0, 256, size=(2, 1, 5, 7)).astype(np.uint8)
+    Bm = rng.integers(-128, 128, size=(3, 7, 4)).astype(np.int8)
+    node = helper.make_node("MatMulInteger", ["A", "B", "za", "zb"], ["Y"])
+    write_case(out, "matmulinteger_broadcast", node, [("A", tensor("A", A))],
+               [tensor("B", Bm), tensor("za", np.array(7, np.uint8)), tensor("zb", np.array(-3, np.int8))],
+               [("Y", TensorProto.INT32)], [("", 13)])
+    X = rng.integers(0, 256, size=(2, 4, 19)).astype(np.uint8)
+    W = rng.integers(0, 256, size=(6, 2, 3)).astype(np.uint8)
+    node = helper.make_node("ConvInteger", ["X", "W", "xz", "wz"], ["Y"], group=2, strides=[2], dilations=[2],
+                            pads=[1, 2])
+    write_case(out, "convinteger_1d_group", node, [("X", tensor("X", X))],
+               [tensor("W", W), tensor("xz", np.array(100, np.uint8)), tensor("wz", np.array(5, np.uint8))],
+               [("Y", TensorProto.INT32)], [("", 10)])
+    X = rng.integers(-128, 128, size=(1, 3, 9, 8)).astype(np.int8)
+    W = rng.integers(-128, 128, size=(4, 3, 3, 2)).astype(np.int8)
+    wscale = (rng.random(4) * 0.01 + 0.002).astype(np.float32)
+    bias = rng.integers(-500, 500, size=(4,)).astype(np.int32)
+    node = helper.make_node("QLinearConv", ["X", "xs", "xz", "W", "ws", "wz", "ys", "yz", "B"], ["Y"],
+                            auto_pad="SAME_UPPER", strides=[2, 1])
+    write_case(out, "qlinearconv_s8_perchannel_same", node, [("X", tensor("X", X))],
+               [tensor("xs", np.array(0.05, np.float32)), tensor("xz", np.array(2, np.int8)), tensor("W", W),
+                tensor("ws", wscale), tensor("wz", np.zeros(4, np.int8)), tensor("ys", np.array(0.2, np.float32)),
+                tensor("yz", np.array(-5, np.int8)), tensor("B", bias)], [("Y", TensorProto.INT8)], [("", 10)])
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -215,6 +243,7 @@ def main():
         for bs in (16, 32):
             quantize_blocked(out, dtype, bs)
     integer_matmuls(out)
+    broadcast_and_conv(out)
 
 
 if __name__ == "__main__":

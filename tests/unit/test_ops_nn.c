@@ -46,7 +46,7 @@ static sk_status run_node(const Onnx__NodeProto *n, int64_t opset, size_t n_in, 
     assert_non_null(def);
     sk_tensor *outs[4];
     for (size_t i = 0; i < n_out; i++) outs[i] = &out[i];
-    sk_op_ctx ctx = { n, opset, n_in, in, n_out, outs, 1, err, NULL };
+    sk_op_ctx ctx = { .node = n, .opset = opset, .n_in = n_in, .in = in, .n_out = n_out, .out = outs, .threads = 1, .err = err };
     return def->run(&ctx);
 }
 

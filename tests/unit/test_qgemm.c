@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sk_gemm.h"
 #include "sk_qgemm.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -256,8 +257,11 @@ static void bench_shape(size_t M, size_t N, size_t K)
     double f32 = ops / best * 1e-9;
     TIME(sk_qgemm_ref(M, N, K, &qa, &qb, c, N));
     double q8ref = ops / best * 1e-9;
-    printf("bench %zux%zux%zu (%s): int8 %.1f GOP/s (ref %.2f), 4-bit b32 %.1f GOP/s, fp32 naive %.2f GOP/s\n", M, K,
-           N, sk_qgemm_variant(), q8, q8ref, q4, f32);
+    TIME(sk_gemm_f32(0, 0, M, N, K, 1.0f, A, K, Bf, N, 0.0f, Y, N, 1, NULL));
+    double f32g = ops / best * 1e-9;
+    printf("bench %zux%zux%zu (%s): int8 %.1f GOP/s (ref %.2f), 4-bit b32 %.1f GOP/s, fp32 naive %.2f GOP/s, "
+           "fp32 sk_gemm_f32 %.1f GOP/s\n",
+           M, K, N, sk_qgemm_variant(), q8, q8ref, q4, f32, f32g);
 #undef TIME
     free(a);
     free(b);
