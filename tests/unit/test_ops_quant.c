@@ -113,7 +113,7 @@ static sk_status run_node(const Onnx__NodeProto *node, int64_t opset, const sk_t
 {
     const sk_op_def *def = sk_op_find(node->domain ? node->domain : "", node->op_type, opset);
     if (!def) return sk_error_set(err, SK_EUNSUPPORTED, "no kernel for %s", node->op_type);
-    sk_op_ctx ctx = { node, opset, n_in, in, n_out, out, 1, err, NULL };
+    sk_op_ctx ctx = { .node = node, .opset = opset, .n_in = n_in, .in = in, .n_out = n_out, .out = out, .threads = 1, .err = err };
     return def->run(&ctx);
 }
 
