@@ -20,8 +20,11 @@
 
 /* threads <= 1 runs on the calling thread; more splits C over N (or M) into
  * that many pthreads when the problem is big enough to pay for them.
- * Fails only with SK_ENOMEM (packing buffers) or SK_EINVAL (a stride smaller
- * than its row); C is unspecified after a failure. */
+ * Packing buffers come from a per-thread cache that grows to the largest job
+ * seen (a few MB at most) and is freed when the thread exits, so repeated
+ * calls do not allocate. Fails only with SK_ENOMEM (packing buffers) or
+ * SK_EINVAL (a stride smaller than its row); C is unspecified after a
+ * failure. */
 sk_status sk_gemm_f32(int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha,
                       const float *A, size_t lda, const float *B, size_t ldb, float beta,
                       float *C, size_t ldc, int threads, sk_error *err);
@@ -32,7 +35,7 @@ void sk_gemm_f32_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K, flo
                      float *C, size_t ldc);
 
 /* Name of the micro-kernel sk_gemm_f32 uses on this machine ("avx2-fma 6x16",
- * "generic 4x8", ...), for benchmarks and reports. */
+ * "generic 6x8", ...), for benchmarks and reports. */
 const char *sk_gemm_kernel_name(void);
 
 /* The kernels this build has: "generic" everywhere, plus "avx2" and "avx512"

@@ -62,7 +62,7 @@ static sk_status f32_view(const sk_tensor *t, sk_tensor *tmp, const sk_tensor **
         *out = t;
         return SK_OK;
     }
-    sk_status s = sk_tensor_alloc(tmp, SK_FLOAT, t->rank, t->dims, err);
+    sk_status s = sk_tensor_alloc_uninit(tmp, SK_FLOAT, t->rank, t->dims, err);
     if (s) return s;
     float *d = tmp->data;
     if (t->dtype == SK_FLOAT16) {
@@ -78,12 +78,57 @@ static sk_status f32_view(const sk_tensor *t, sk_tensor *tmp, const sk_tensor **
     return SK_OK;
 }
 
+/* Float32 copies of a node's constant non-float32 inputs (float16 weights),
+ * made at the first run and kept in the node's state. */
+#define NN_CACHED_INPUTS 4
+
+typedef struct nn_state {
+    sk_tensor f32[NN_CACHED_INPUTS];
+    const void *src[NN_CACHED_INPUTS]; /* data the copy was made from */
+} nn_state;
+
+static void nn_state_free(void *p)
+{
+    nn_state *st = p;
+    if (!st) return;
+    for (int i = 0; i < NN_CACHED_INPUTS; i++) sk_tensor_free(&st->f32[i]);
+    free(st);
+}
+
+/* A float32 version of input i: the input itself, the node's cached copy
+ * (constant inputs, when the engine keeps state), or a copy in tmp. */
+static sk_status f32_input(sk_op_ctx *ctx, size_t i, sk_tensor *tmp, const sk_tensor **out)
+{
+    const sk_tensor *t = ctx->in[i];
+    if (t->dtype == SK_FLOAT || !ctx->state || i >= NN_CACHED_INPUTS || !(ctx->const_inputs >> i & 1))
+        return f32_view(t, tmp, out, ctx->err);
+    nn_state *st = *ctx->state;
+    if (!st) {
+        if (!(st = calloc(1, sizeof *st))) return f32_view(t, tmp, out, ctx->err);
+        *ctx->state = st;
+        *ctx->state_free = nn_state_free;
+    }
+    sk_tensor *c = &st->f32[i];
+    if (st->src[i] != t->data || c->rank != t->rank || c->numel != t->numel ||
+        (t->rank && memcmp(c->dims, t->dims, (size_t)t->rank * sizeof *t->dims))) {
+        const sk_tensor *v;
+        sk_tensor fresh = { 0 };
+        sk_status s = f32_view(t, &fresh, &v, ctx->err);
+        if (s) return s;
+        sk_tensor_free(c);
+        *c = fresh;
+        st->src[i] = t->data;
+    }
+    *out = c;
+    return SK_OK;
+}
+
 /* Converts the float32 tensor t to dtype (float types and small integers). */
 static sk_status f32_to(sk_tensor *t, int dtype, sk_error *err)
 {
     if (dtype == SK_FLOAT) return SK_OK;
     sk_tensor r = { 0 };
-    sk_status s = sk_tensor_alloc(&r, dtype, t->rank, t->dims, err);
+    sk_status s = sk_tensor_alloc_uninit(&r, dtype, t->rank, t->dims, err);
     if (s) return s;
     const float *p = t->data;
     int64_t n = t->numel;
@@ -215,10 +260,10 @@ static sk_status run_matmul(sk_op_ctx *ctx)
     sk_tensor ta = { 0 }, tb = { 0 };
     const sk_tensor *a = a0, *b = b0;
     if (!native) {
-        if ((s = f32_view(a0, &ta, &a, ctx->err)) || (s = f32_view(b0, &tb, &b, ctx->err))) goto done;
+        if ((s = f32_input(ctx, 0, &ta, &a)) || (s = f32_input(ctx, 1, &tb, &b))) goto done;
     }
     int cdt = native ? dt : SK_FLOAT;
-    if ((s = sk_tensor_alloc(y, cdt, ro, odims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, cdt, ro, odims, ctx->err))) goto done;
     int64_t nbatch = sk_shape_numel(bro, bdims);
     if (y->numel == 0) goto convert;
     /* Element strides of each output batch dim in A and B (0 where broadcast). */
@@ -307,9 +352,9 @@ static sk_status run_gemm(sk_op_ctx *ctx)
     }
     sk_tensor tma = { 0 }, tmb = { 0 }, tmc = { 0 };
     const sk_tensor *a, *b, *c = NULL;
-    if ((s = f32_view(a0, &tma, &a, ctx->err)) || (s = f32_view(b0, &tmb, &b, ctx->err))) goto done;
-    if (c0 && (s = f32_view(c0, &tmc, &c, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, 2, od, ctx->err))) goto done;
+    if ((s = f32_input(ctx, 0, &tma, &a)) || (s = f32_input(ctx, 1, &tmb, &b))) goto done;
+    if (c0 && (s = f32_input(ctx, 2, &tmc, &c))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, 2, od, ctx->err))) goto done;
     float *yd = y->data;
     float gb = 0;
     if (c && beta != 0 && c->numel > 0) {
@@ -467,53 +512,40 @@ static void fill_f32(float *restrict y, float v, int64_t n)
     for (; i < n; i++) y[i] = v;
 }
 
-/* Depthwise rows, stride 1 along the row: yr[o] += sum over the taps
- * (t < nt rows of input xr[t], kw taps each, weights wr[t]) of
- * wr[t][k] * xr[t][o + k*d - pb], for interior columns o in [lo, hi) where
- * every tap is inside the row. The sum stays in registers (two vectors of W
- * outputs at a time); instantiated per instruction set like the GEMM. */
+/* One depthwise output row: yr[o] += sum over taps t < nt of
+ * wv[t] * xr[t][o], for o in [0, n). The sum stays in registers (two
+ * vectors of W outputs at a time); the ragged end reads up to W - 1 floats
+ * past xr[t][n - 1], which the caller's buffer must allow. Instantiated per
+ * instruction set like the GEMM kernel. */
 #define SK_DEFINE_DW_ROW(NAME, ATTR, VF, W)                                                     \
-    ATTR static void NAME(float *restrict yr, const float *const *xr, const float *const *wr, int64_t nt, \
-                          int64_t kw, int64_t d, int64_t pb, int64_t lo, int64_t hi)             \
+    ATTR static void NAME(float *restrict yr, const float *const *xr, const float *wv, int64_t nt, int64_t n) \
     {                                                                                          \
-        int64_t o = lo;                                                                        \
-        for (; o + 2 * W <= hi; o += 2 * W) {                                                  \
+        int64_t o = 0;                                                                         \
+        for (; o + 2 * W <= n; o += 2 * W) {                                                   \
             VF a0, a1, x0, x1;                                                                 \
             memcpy(&a0, yr + o, sizeof a0);                                                    \
             memcpy(&a1, yr + o + W, sizeof a1);                                                \
             for (int64_t t = 0; t < nt; t++) {                                                 \
-                const float *xp = xr[t] + o - pb;                                              \
-                for (int64_t k = 0; k < kw; k++) {                                             \
-                    VF wv = wr[t][k] - (VF){ 0 };                                              \
-                    memcpy(&x0, xp + k * d, sizeof x0);                                        \
-                    memcpy(&x1, xp + k * d + W, sizeof x1);                                    \
-                    a0 += wv * x0;                                                             \
-                    a1 += wv * x1;                                                             \
-                }                                                                              \
+                VF w = wv[t] - (VF){ 0 };                                                      \
+                memcpy(&x0, xr[t] + o, sizeof x0);                                             \
+                memcpy(&x1, xr[t] + o + W, sizeof x1);                                         \
+                a0 += w * x0;                                                                  \
+                a1 += w * x1;                                                                  \
             }                                                                                  \
             memcpy(yr + o, &a0, sizeof a0);                                                    \
             memcpy(yr + o + W, &a1, sizeof a1);                                                \
         }                                                                                      \
-        for (; o + W <= hi; o += W) {                                                          \
-            VF a0, x0;                                                                         \
-            memcpy(&a0, yr + o, sizeof a0);                                                    \
-            for (int64_t t = 0; t < nt; t++)                                                   \
-                for (int64_t k = 0; k < kw; k++) {                                             \
-                    memcpy(&x0, xr[t] + o - pb + k * d, sizeof x0);                            \
-                    a0 += (wr[t][k] - (VF){ 0 }) * x0;                                         \
-                }                                                                              \
-            memcpy(yr + o, &a0, sizeof a0);                                                    \
-        }                                                                                      \
-        for (; o < hi; o++) {                                                                  \
-            float acc = yr[o];                                                                 \
-            for (int64_t t = 0; t < nt; t++)                                                   \
-                for (int64_t k = 0; k < kw; k++) acc += wr[t][k] * xr[t][o - pb + k * d];      \
-            yr[o] = acc;                                                                       \
+        for (; o < n; o += W) { /* last one or two vectors: only n - o lanes kept */           \
+            VF a0 = { 0 }, x0;                                                                 \
+            for (int64_t t = 0; t < nt; t++) {                                                 \
+                memcpy(&x0, xr[t] + o, sizeof x0);                                             \
+                a0 += (wv[t] - (VF){ 0 }) * x0;                                                \
+            }                                                                                  \
+            for (int64_t l = 0; l < W && o + l < n; l++) yr[o + l] += a0[l];                   \
         }                                                                                      \
     }
 
-typedef void (*dw_row_fn)(float *restrict yr, const float *const *xr, const float *const *wr, int64_t nt,
-                          int64_t kw, int64_t d, int64_t pb, int64_t lo, int64_t hi);
+typedef void (*dw_row_fn)(float *restrict yr, const float *const *xr, const float *wv, int64_t nt, int64_t n);
 
 SK_DEFINE_DW_ROW(dw_row_generic, , nn_v4f, 4)
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(SK_NO_DISPATCH)
@@ -544,70 +576,68 @@ static dw_row_fn dw_row_pick(void)
     return fn;
 }
 
-/* Depthwise: one input channel x to one output channel y (already holding the
- * bias), kernel w. Output row by output row: with stride 1 along the row the
- * interior columns go through dw_row (all taps summed in registers), the
- * border columns and strided rows through a plain loop with bounds checks. */
-static sk_status conv_depthwise(const float *restrict x, const float *restrict w, const conv_geom *g, float *restrict y)
+#define DW_SLACK 64 /* floats after the split plane that dw_row's ragged end may read */
+
+/* Geometry of the split plane conv_depthwise works on: the input zero-padded
+ * by the pads in dims 1 and 2 (h1 x w2 per dim-0 slice), each padded row
+ * split into s2 phases of len floats (phase p holds columns p, p + s2, ...),
+ * so that the taps of consecutive outputs are consecutive floats. */
+static void dw_split_dims(const conv_geom *g, int64_t *h1, int64_t *w2, int64_t *len)
 {
-    int64_t o2n = g->out[2], kw = g->k[2], s2 = g->s[2], d2 = g->d[2], pb2 = g->pb[2];
-    int64_t ntap = g->k[0] * g->k[1];
-    const float *stack_x[64], *stack_w[64];
-    const float **xr = stack_x, **wr = stack_w;
-    if (ntap > 64) {
-        xr = malloc((size_t)ntap * sizeof *xr);
-        wr = malloc((size_t)ntap * sizeof *wr);
-        if (!xr || !wr) {
-            free(xr);
-            free(wr);
-            return SK_ENOMEM;
+    *h1 = g->in[1] + g->pb[1] + g->pe[1];
+    *w2 = g->in[2] + g->pb[2] + g->pe[2];
+    *len = (*w2 + g->s[2] - 1) / g->s[2];
+}
+
+/* Depthwise: one input channel x to one output channel y (already holding the
+ * bias), kernel w. The plane is copied into split (see dw_split_dims; room
+ * for in0 * h1 * s2 * len + DW_SLACK floats), then every output row is one
+ * dw_row call over its taps (at most k0 * k1 * k2 entries in xr and wv). */
+static void conv_depthwise(const float *restrict x, const float *restrict w, const conv_geom *g, float *restrict y,
+                           float *restrict split, const float **xr, float *wv)
+{
+    int64_t h1, w2, len, s2 = g->s[2], in1 = g->in[1], in2 = g->in[2];
+    dw_split_dims(g, &h1, &w2, &len);
+    int64_t rowlen = s2 * len;
+    for (int64_t i0 = 0; i0 < g->in[0]; i0++)
+        for (int64_t r = 0; r < h1; r++) {
+            float *dst = split + (i0 * h1 + r) * rowlen;
+            int64_t i1 = r - g->pb[1];
+            const float *src = i1 >= 0 && i1 < in1 ? x + (i0 * in1 + i1) * in2 : NULL;
+            memset(dst, 0, (size_t)rowlen * sizeof *dst);
+            if (!src) continue;
+            if (s2 == 1) {
+                memcpy(dst + g->pb[2], src, (size_t)in2 * sizeof *dst);
+                continue;
+            }
+            for (int64_t p = 0; p < s2; p++) { /* phase p: padded columns p, p + s2, ... */
+                float *dp = dst + p * len;
+                int64_t j = 0, c = p - g->pb[2];
+                for (; c < 0; j++, c += s2) {}
+                for (; c < in2; j++, c += s2) dp[j] = src[c];
+            }
         }
-    }
     dw_row_fn row = dw_row_pick();
-    /* interior columns: every tap k has 0 <= o + k*d - pb < in */
-    int64_t ilo = 0, ihi = 0;
-    if (s2 == 1) {
-        ilo = pb2;
-        ihi = g->in[2] - (kw - 1) * d2 + pb2;
-        if (ihi > o2n) ihi = o2n;
-        if (ilo > ihi) ilo = ihi;
-    }
     for (int64_t o0 = 0; o0 < g->out[0]; o0++)
         for (int64_t o1 = 0; o1 < g->out[1]; o1++) {
-            float *yr = y + (o0 * g->out[1] + o1) * o2n;
             int64_t nt = 0;
             for (int64_t k0 = 0; k0 < g->k[0]; k0++) {
                 int64_t i0 = o0 * g->s[0] - g->pb[0] + k0 * g->d[0];
                 if (i0 < 0 || i0 >= g->in[0]) continue;
                 for (int64_t k1 = 0; k1 < g->k[1]; k1++) {
-                    int64_t i1 = o1 * g->s[1] - g->pb[1] + k1 * g->d[1];
-                    if (i1 < 0 || i1 >= g->in[1]) continue;
-                    xr[nt] = x + (i0 * g->in[1] + i1) * g->in[2];
-                    wr[nt] = w + (k0 * g->k[1] + k1) * kw;
-                    nt++;
-                }
-            }
-            if (nt == 0) continue;
-            if (s2 == 1 && ilo < ihi) row(yr, xr, wr, nt, kw, d2, pb2, ilo, ihi);
-            for (int64_t o = 0; o < o2n; o++) {
-                if (s2 == 1 && o >= ilo && o < ihi) {
-                    o = ihi - 1;
-                    continue;
-                }
-                float acc = yr[o];
-                for (int64_t t = 0; t < nt; t++)
-                    for (int64_t k = 0; k < kw; k++) {
-                        int64_t i2 = o * s2 - pb2 + k * d2;
-                        if (i2 >= 0 && i2 < g->in[2]) acc += wr[t][k] * xr[t][i2];
+                    int64_t r = o1 * g->s[1] + k1 * g->d[1]; /* row of the padded plane */
+                    if (r < 0 || r >= h1) continue;
+                    const float *base = split + (i0 * h1 + r) * rowlen;
+                    for (int64_t k2 = 0; k2 < g->k[2]; k2++) {
+                        int64_t q = k2 * g->d[2];
+                        xr[nt] = base + (q % s2) * len + q / s2;
+                        wv[nt] = w[(k0 * g->k[1] + k1) * g->k[2] + k2];
+                        nt++;
                     }
-                yr[o] = acc;
+                }
             }
+            if (nt) row(y + (o0 * g->out[1] + o1) * g->out[2], xr, wv, nt, g->out[2]);
         }
-    if (xr != stack_x) {
-        free(xr);
-        free(wr);
-    }
-    return SK_OK;
 }
 
 /* Reads kernel_shape (if given it must agree with the weight's dims). */
@@ -659,9 +689,11 @@ static sk_status run_conv(sk_op_ctx *ctx)
     sk_tensor tx = { 0 }, tw = { 0 }, tbias = { 0 };
     const sk_tensor *x, *w, *b = NULL;
     float *col = NULL;
-    if ((s = f32_view(x0, &tx, &x, ctx->err)) || (s = f32_view(w0, &tw, &w, ctx->err))) goto done;
-    if (b0 && (s = f32_view(b0, &tbias, &b, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
+    const float **taps_x = NULL;
+    float *taps_w = NULL;
+    if ((s = f32_input(ctx, 0, &tx, &x)) || (s = f32_input(ctx, 1, &tw, &w))) goto done;
+    if (b0 && (s = f32_input(ctx, 2, &tbias, &b))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
     if (y->numel == 0) goto convert;
     {
         int64_t cg = C / group, mg = M / group;
@@ -679,13 +711,20 @@ static sk_status run_conv(sk_op_ctx *ctx)
         if (chunk * g.out[2] < 256) chunk = (256 + g.out[2] - 1) / g.out[2];
         if (chunk < 1) chunk = 1;
         if (chunk > nrows) chunk = nrows;
-        if (!pointwise && !depthwise) {
-            size_t bytes;
-            if (sk_mul_size((size_t)chunk * (size_t)g.out[2], (size_t)kdim, &bytes) ||
-                sk_mul_size(bytes, sizeof(float), &bytes) || !(col = malloc(bytes ? bytes : 1))) {
-                s = sk_error_set(ctx->err, SK_ENOMEM, "out of memory for the im2col buffer");
-                goto done;
-            }
+        size_t nfl = 0, bytes = 0;
+        int bad = 0;
+        if (depthwise) { /* split plane, and the pointers and weights of the taps */
+            int64_t h1, w2, len;
+            dw_split_dims(&g, &h1, &w2, &len);
+            bad = sk_mul_size((size_t)g.in[0] * (size_t)h1, (size_t)(g.s[2] * len), &nfl) ||
+                  sk_add_size(nfl, DW_SLACK, &nfl) || !(taps_x = malloc((size_t)kk * sizeof *taps_x)) ||
+                  !(taps_w = malloc((size_t)kk * sizeof *taps_w));
+        } else if (!pointwise) {
+            bad = sk_mul_size((size_t)chunk * (size_t)g.out[2], (size_t)kdim, &nfl);
+        }
+        if (bad || sk_mul_size(nfl, sizeof(float), &bytes) || !(col = malloc(bytes ? bytes : 1))) {
+            s = sk_error_set(ctx->err, SK_ENOMEM, "out of memory for the im2col buffer");
+            goto done;
         }
         const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
         float *yd = y->data;
@@ -696,11 +735,8 @@ static sk_status run_conv(sk_op_ctx *ctx)
                 const float *wg = wd + gi * mg * kdim;
                 float *yg = yd + (n * M + gi * mg) * osp;
                 if (depthwise) {
-                    if (bd) fill_f32(yg, bd[gi], osp);
-                    if (conv_depthwise(xg, wg, &g, yg)) {
-                        s = sk_error_set(ctx->err, SK_ENOMEM, "out of memory");
-                        goto done;
-                    }
+                    fill_f32(yg, bd ? bd[gi] : 0.0f, osp);
+                    conv_depthwise(xg, wg, &g, yg, col, taps_x, taps_w);
                     continue;
                 }
                 for (int64_t r0 = 0; r0 < nrows && !s; r0 += chunk) {
@@ -724,6 +760,8 @@ convert:
     s = f32_to(y, dt, ctx->err);
 done:
     free(col);
+    free(taps_x);
+    free(taps_w);
     sk_tensor_free(&tx);
     sk_tensor_free(&tw);
     sk_tensor_free(&tbias);
@@ -854,8 +892,8 @@ static sk_status run_conv_transpose(sk_op_ctx *ctx)
     sk_tensor tx = { 0 }, tw = { 0 }, tbias = { 0 };
     const sk_tensor *x, *w, *b = NULL;
     float *col = NULL;
-    if ((s = f32_view(x0, &tx, &x, ctx->err)) || (s = f32_view(w0, &tw, &w, ctx->err))) goto done;
-    if (b0 && (s = f32_view(b0, &tbias, &b, ctx->err))) goto done;
+    if ((s = f32_input(ctx, 0, &tx, &x)) || (s = f32_input(ctx, 1, &tw, &w))) goto done;
+    if (b0 && (s = f32_input(ctx, 2, &tbias, &b))) goto done;
     if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
     if (y->numel == 0) goto convert;
     {
@@ -976,8 +1014,8 @@ static sk_status run_pool(sk_op_ctx *ctx, int is_max)
     sk_tensor tx = { 0 };
     const sk_tensor *x;
     if ((s = f32_view(x0, &tx, &x, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
-    if (is_max && ind && (s = sk_tensor_alloc(ind, SK_INT64, x0->rank, od, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
+    if (is_max && ind && (s = sk_tensor_alloc_uninit(ind, SK_INT64, x0->rank, od, ctx->err))) goto done;
     {
         int64_t planes = od[0] * od[1];
         int64_t isp = g.in[0] * g.in[1] * g.in[2], osp = g.out[0] * g.out[1] * g.out[2];
@@ -1015,7 +1053,7 @@ static sk_status run_global_pool(sk_op_ctx *ctx, int is_max)
     sk_tensor tx = { 0 };
     const sk_tensor *x;
     if ((s = f32_view(x0, &tx, &x, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, od, ctx->err))) goto done;
     {
         int64_t planes = od[0] * od[1], sp = planes ? x0->numel / planes : 0;
         const float *xd = x->data;
@@ -1126,7 +1164,7 @@ static sk_status run_batchnorm(sk_op_ctx *ctx)
     double *mean = NULL, *var = NULL;
     for (int i = 0; i < 5; i++)
         if ((s = f32_view(ctx->in[i], &tmp[i], &v[i], ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
     mean = calloc((size_t)C + 1, sizeof *mean);
     var = calloc((size_t)C + 1, sizeof *var);
     if (!mean || !var) {
@@ -1163,7 +1201,7 @@ static sk_status run_batchnorm(sk_op_ctx *ctx)
         sk_tensor *t = out_at(ctx, (size_t)o);
         if (!t) continue;
         int64_t cd = C;
-        if ((s = sk_tensor_alloc(t, SK_FLOAT, 1, &cd, ctx->err))) goto done;
+        if ((s = sk_tensor_alloc_uninit(t, SK_FLOAT, 1, &cd, ctx->err))) goto done;
         const float *run = o == 1 ? rm : rv;
         const double *cur = o == 1 ? mean : var;
         for (int64_t c = 0; c < C; c++)
@@ -1194,7 +1232,7 @@ static sk_status run_instancenorm(sk_op_ctx *ctx)
     const sk_tensor *v[3];
     for (int i = 0; i < 3; i++)
         if ((s = f32_view(ctx->in[i], &tmp[i], &v[i], ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
     {
         const float *xd = v[0]->data, *sc = v[1]->data, *bi = v[2]->data;
         float *yd = y->data;
@@ -1235,7 +1273,7 @@ static sk_status run_lrn(sk_op_ctx *ctx)
     sk_tensor tx = { 0 };
     const sk_tensor *x;
     if ((s = f32_view(x0, &tx, &x, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, x0->rank, x0->dims, ctx->err))) goto done;
     {
         const float *xd = x->data;
         float *yd = y->data;
@@ -1392,6 +1430,36 @@ static void rz_axis_free(rz_axis *ax)
     free(ax->w);
 }
 
+/* The common nearest-neighbour case (one tap everywhere, no crop box): each
+ * output row gathers from one input row, and a row that maps to the same
+ * input row as the previous one (upsampling) is a copy of it. Returns 0,
+ * doing nothing, when the taps are not like that. */
+static int rz_nearest_rows(const float *x, const int64_t *istr, int rank, const rz_axis *ax, float *y)
+{
+    for (int i = 0; i < rank; i++)
+        for (int64_t o = 0; o < ax[i].n; o++)
+            if (ax[i].ntaps[o] != 1 || ax[i].outside[o] || ax[i].w[o * RZ_TAPS] != 1) return 0;
+    const rz_axis *la = &ax[rank - 1];
+    int64_t last = la->n, rows = 1, o[SK_TENSOR_MAX_RANK] = { 0 }, prev = -1;
+    for (int i = 0; i < rank - 1; i++) rows *= ax[i].n;
+    for (int64_t r = 0; r < rows; r++, y += last) {
+        int64_t off = 0;
+        for (int i = 0; i < rank - 1; i++) off += ax[i].idx[o[i] * RZ_TAPS] * istr[i];
+        if (off == prev) {
+            memcpy(y, y - last, (size_t)last * sizeof *y);
+        } else {
+            const float *xr = x + off;
+            for (int64_t j = 0; j < last; j++) y[j] = xr[la->idx[j * RZ_TAPS]];
+        }
+        prev = off;
+        for (int i = rank - 2; i >= 0; i--) {
+            if (++o[i] < ax[i].n) break;
+            o[i] = 0;
+        }
+    }
+    return 1;
+}
+
 /* Output y from input x (float32) with per-axis taps. Each row (all axes but
  * the last fixed) gathers the combinations of its outer taps once, then
  * interpolates along the last axis. */
@@ -1405,6 +1473,7 @@ static sk_status rz_apply(const float *x, const int64_t *in, int rank, const rz_
         st *= in[i];
     }
     int outer = rank - 1;
+    if (rank > 0 && rz_nearest_rows(x, istr, rank, ax, y)) return SK_OK;
     size_t maxc = 1;
     for (int i = 0; i < outer; i++) maxc *= RZ_TAPS;
     if (maxc > ((size_t)1 << 16)) return sk_error_set(err, SK_EUNSUPPORTED, "Resize of rank %d is not supported", rank);
@@ -1489,7 +1558,7 @@ static sk_status rz_run(sk_op_ctx *ctx, const rz_params *p, const int64_t *od, c
         if (od[i] < 0 || od[i] > SK_MAX_DIM || (x0->dims[i] == 0 && od[i] != 0))
             return sk_error_set(ctx->err, SK_EINVAL, "output dim %d (%lld) is out of range", i, (long long)od[i]);
     if ((s = f32_view(x0, &tx, &x, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, rank, od, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, rank, od, ctx->err))) goto done;
     if (y->numel == 0) goto convert;
     for (int i = 0; i < rank; i++)
         if ((s = rz_axis_build(&ax[i], p, x0->dims[i], od[i], scales[i], roi ? roi[i] : 0, roi ? roi[rank + i] : 1,
@@ -1992,7 +2061,7 @@ static sk_status run_einsum(sk_op_ctx *ctx)
     int64_t od[SK_TENSOR_MAX_RANK];
     for (int i = 0; i < q.out.n; i++) od[i] = q.size[q.out.lab[i]];
     sk_tensor *y = ctx->out[0];
-    if ((s = sk_tensor_alloc(y, dt, q.out.n, od, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(y, dt, q.out.n, od, ctx->err))) return s;
     s = es_gemm(ctx, &q, y);
     if (s == SK_EUNSUPPORTED) s = es_general(ctx, &q, y);
     return s;

@@ -86,7 +86,7 @@ static sk_status f32_view(const sk_tensor *t, sk_tensor *tmp, const sk_tensor **
         *out = t;
         return SK_OK;
     }
-    sk_status s = sk_tensor_alloc(tmp, SK_FLOAT, t->rank, t->dims, err);
+    sk_status s = sk_tensor_alloc_uninit(tmp, SK_FLOAT, t->rank, t->dims, err);
     if (s) return s;
     float *d = tmp->data;
     if (t->dtype == SK_FLOAT16) {
@@ -104,7 +104,7 @@ static sk_status f32_to(sk_tensor *t, int dtype, sk_error *err)
 {
     if (dtype == SK_FLOAT) return SK_OK;
     sk_tensor r = { 0 };
-    sk_status s = sk_tensor_alloc(&r, dtype, t->rank, t->dims, err);
+    sk_status s = sk_tensor_alloc_uninit(&r, dtype, t->rank, t->dims, err);
     if (s) return s;
     const float *p = t->data;
     for (int64_t i = 0; i < t->numel; i++) set_f64(&r, i, p[i]);
@@ -139,12 +139,6 @@ static inline void v4f_store(float *p, v4f v)
     memcpy(p, &v, sizeof v);
 }
 
-/* m ? a : b per lane (m from a vector comparison: all ones or zero). */
-static inline v4f v4f_select(v4i m, v4f a, v4f b)
-{
-    return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
-}
-
 static inline float v4f_hsum(v4f v)
 {
     return (v[0] + v[1]) + (v[2] + v[3]);
@@ -155,6 +149,26 @@ static inline float v4f_hsum(v4f v)
 typedef enum {
     RED_SUM, RED_MEAN, RED_MAX, RED_MIN, RED_PROD, RED_L1, RED_L2, RED_SUMSQ, RED_LOGSUM, RED_LOGSUMEXP
 } red_kind;
+
+/* Sum of x[0..n) (of squares with sq), four float lanes per block of 16
+ * values, blocks added in double. */
+static double row_sum_f32(const float *x, int64_t n, int sq)
+{
+    double total = 0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v4f a = v4f_load(x + i), b = v4f_load(x + i + 4), c = v4f_load(x + i + 8), d = v4f_load(x + i + 12);
+        if (sq) {
+            a *= a;
+            b *= b;
+            c *= c;
+            d *= d;
+        }
+        total += v4f_hsum((a + b) + (c + d));
+    }
+    for (; i < n; i++) total += sq ? (double)x[i] * x[i] : x[i];
+    return total;
+}
 
 /* Which axes to reduce: mask[i] = 1 for reduced dims. *noop is set when the
  * axes are empty and noop_with_empty_axes asks to pass the input through. */
@@ -206,11 +220,28 @@ static sk_status run_reduce(sk_op_ctx *ctx, red_kind kind)
         kd[i] = mask[i] ? 1 : x->dims[i];
         if (!mask[i] || keep) od[ro++] = kd[i];
     }
-    if ((s = sk_tensor_alloc(y, dt, ro, od, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(y, dt, ro, od, ctx->err))) return s;
     int64_t no = y->numel, count = no ? x->numel / no : 0;
     if (no == 0) return SK_OK;
     for (int i = 0; i < rank; i++)
         if (mask[i] && x->dims[i] == 0) count = 0;
+    if (dt == SK_FLOAT && count > 0 && (kind == RED_SUM || kind == RED_MEAN || kind == RED_SUMSQ || kind == RED_L2)) {
+        /* reduced dims all at the end (RMSNorm's ReduceMean): contiguous rows */
+        int first = rank;
+        while (first > 0 && mask[first - 1]) first--;
+        int trailing = 1;
+        for (int i = 0; i < first; i++)
+            if (mask[i] && x->dims[i] != 1) trailing = 0;
+        if (trailing) {
+            const float *xd = x->data;
+            float *yd = y->data;
+            for (int64_t o = 0; o < no; o++) {
+                double v = row_sum_f32(xd + o * count, count, kind == RED_SUMSQ || kind == RED_L2);
+                yd[o] = (float)(kind == RED_MEAN ? v / (double)count : kind == RED_L2 ? sqrt(v) : v);
+            }
+            return SK_OK;
+        }
+    }
     int use_int = is_int(dt) && kind != RED_L2 && kind != RED_LOGSUM && kind != RED_LOGSUMEXP;
     double *acc = malloc((size_t)no * sizeof *acc);
     int64_t *iacc = use_int ? malloc((size_t)no * sizeof *iacc) : NULL;
@@ -362,7 +393,7 @@ static sk_status run_arg(sk_op_ctx *ctx, int is_max)
     for (int i = 0; i < x->rank; i++)
         if (i != axis) od[ro++] = x->dims[i];
         else if (keep) od[ro++] = 1;
-    if ((s = sk_tensor_alloc(y, SK_INT64, ro, od, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(y, SK_INT64, ro, od, ctx->err))) return s;
     int64_t *yd = y->data;
     int fl = is_float(x->dtype);
     for (int64_t o = 0; o < outer; o++)
@@ -410,7 +441,7 @@ static sk_status run_cumsum(sk_op_ctx *ctx)
     int axis = norm_axis(a, x->rank);
     if (axis < 0) return sk_error_set(ctx->err, SK_EINVAL, "axis %lld is out of range for rank %d", (long long)a, x->rank);
     int excl = sk_node_attr_int(ctx->node, "exclusive", 0) != 0, rev = sk_node_attr_int(ctx->node, "reverse", 0) != 0;
-    if ((s = sk_tensor_alloc(y, x->dtype, x->rank, x->dims, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(y, x->dtype, x->rank, x->dims, ctx->err))) return s;
     int64_t outer, n, inner;
     split_at(x, axis, &outer, &n, &inner);
     int fl = is_float(x->dtype);
@@ -625,7 +656,7 @@ static sk_status run_softmax_any(sk_op_ctx *ctx, int log_softmax)
     const sk_tensor *x;
     float *scratch = NULL;
     if ((s = f32_view(x0, &tx, &x, ctx->err))) goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
     if (y->numel == 0) goto convert;
     if (inner > 1 && !(scratch = malloc(2 * (size_t)inner * sizeof *scratch))) {
         s = sk_error_set(ctx->err, SK_ENOMEM, "out of memory");
@@ -730,7 +761,7 @@ static sk_status norm_param(sk_op_ctx *ctx, const sk_tensor *t, int rank_tail, c
         return sk_error_set(ctx->err, SK_EINVAL, "%s of shape %s does not broadcast to the normalised dims", what,
                             sk_shape_str(t->rank, t->dims, s1, sizeof s1));
     sk_tensor e = { 0 };
-    if ((s = sk_tensor_alloc(&e, SK_FLOAT, rank_tail, tail, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(&e, SK_FLOAT, rank_tail, tail, ctx->err))) return s;
     int64_t str[SK_TENSOR_MAX_RANK], st = 1;
     for (int i = t->rank - 1; i >= 0; i--) {
         str[i] = t->dims[i] == 1 ? 0 : st;
@@ -800,13 +831,13 @@ static sk_status run_layernorm_any(sk_op_ctx *ctx, ln_kind kind)
         (s = norm_param(ctx, bias_t, rank - axis, x0->dims + axis, n, &tb, &bias, "bias")) ||
         (s = norm_param(ctx, skbias_t, rank - axis, x0->dims + axis, n, &tsb, &skb, "skip bias")))
         goto done;
-    if ((s = sk_tensor_alloc(y, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
+    if ((s = sk_tensor_alloc_uninit(y, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
     {
         int64_t sd[SK_TENSOR_MAX_RANK];
         for (int i = 0; i < rank; i++) sd[i] = i < axis ? x0->dims[i] : 1;
-        if (mean_t && (s = sk_tensor_alloc(mean_t, SK_FLOAT, rank, sd, ctx->err))) goto done;
-        if (rstd_t && (s = sk_tensor_alloc(rstd_t, SK_FLOAT, rank, sd, ctx->err))) goto done;
-        if (sum_t && (s = sk_tensor_alloc(sum_t, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
+        if (mean_t && (s = sk_tensor_alloc_uninit(mean_t, SK_FLOAT, rank, sd, ctx->err))) goto done;
+        if (rstd_t && (s = sk_tensor_alloc_uninit(rstd_t, SK_FLOAT, rank, sd, ctx->err))) goto done;
+        if (sum_t && (s = sk_tensor_alloc_uninit(sum_t, SK_FLOAT, rank, x0->dims, ctx->err))) goto done;
     }
     const float *xd = x->data;
     float *yd = y->data;
@@ -903,8 +934,8 @@ static sk_status run_topk(sk_op_ctx *ctx)
     int64_t od[SK_TENSOR_MAX_RANK];
     memcpy(od, x->dims, (size_t)x->rank * sizeof *od);
     od[axis] = k;
-    if ((s = sk_tensor_alloc(vals, x->dtype, x->rank, od, ctx->err))) return s;
-    if (inds && (s = sk_tensor_alloc(inds, SK_INT64, x->rank, od, ctx->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(vals, x->dtype, x->rank, od, ctx->err))) return s;
+    if (inds && (s = sk_tensor_alloc_uninit(inds, SK_INT64, x->rank, od, ctx->err))) return s;
     topk_item *it = malloc(((size_t)n + 1) * sizeof *it);
     if (!it) return sk_error_set(ctx->err, SK_ENOMEM, "out of memory");
     int fl = is_float(x->dtype);

@@ -159,21 +159,18 @@ static void naive(size_t M, size_t N, size_t K, const float *A, const float *B, 
         }
 }
 
-/* Best of several timed runs (the machine may be shared). */
+/* Fastest single call over about 0.3 s of calls (the machine may be
+ * shared; the fastest call is the one nothing else interrupted). */
 static double gflops(int which, int tb, size_t M, size_t N, size_t K, const float *A, const float *B, float *C)
 {
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
-        int it = 0;
-        double t0 = now(), t;
-        do {
-            if (which) sk_gemm_f32(0, tb, M, N, K, 1, A, K, B, tb ? K : N, 0, C, N, 1, NULL);
-            else naive(M, N, K, A, B, C);
-            it++;
-            t = now() - t0;
-        } while (t < 0.05);
-        if (t / it < best) best = t / it;
-    }
+    double best = 1e30, start = now();
+    do {
+        double t0 = now();
+        if (which) sk_gemm_f32(0, tb, M, N, K, 1, A, K, B, tb ? K : N, 0, C, N, 1, NULL);
+        else naive(M, N, K, A, B, C);
+        double t = now() - t0;
+        if (t < best) best = t;
+    } while (now() - start < 0.3);
     return 2.0 * (double)M * (double)N * (double)K / best / 1e9;
 }
 

@@ -170,6 +170,43 @@ static void test_matmul(void **state)
     check_matmul(SK_FLOAT16, 3, (int64_t[]){ 2, 3, 8 }, 2, (int64_t[]){ 8, 4 }, 4e-3);
 }
 
+/* A float16 constant weight is converted once and kept in the node's state;
+ * new data at the same input invalidates the copy. */
+static void test_matmul_const_cache(void **state)
+{
+    (void)state;
+    sk_tensor a = { 0 }, b = { 0 }, b2 = { 0 }, y = { 0 };
+    rand_tensor(&a, SK_FLOAT16, 2, (int64_t[]){ 3, 8 });
+    rand_tensor(&b, SK_FLOAT16, 2, (int64_t[]){ 8, 5 });
+    rand_tensor(&b2, SK_FLOAT16, 2, (int64_t[]){ 8, 5 });
+    Onnx__NodeProto *n = mk_node("MatMul", "", 2, 1);
+    const sk_op_def *def = sk_op_find("", "MatMul", 13);
+    void *st = NULL;
+    void (*st_free)(void *) = NULL;
+    sk_error err = { 0 };
+    sk_tensor *outs[1] = { &y };
+    for (int run = 0; run < 3; run++) {
+        const sk_tensor *bw = run == 2 ? &b2 : &b;
+        const sk_tensor *in[2] = { &a, bw };
+        sk_op_ctx ctx = { .node = n, .opset = 13, .n_in = 2, .in = in, .n_out = 1, .out = outs, .threads = 1,
+                          .err = &err, .state = &st, .state_free = &st_free, .const_inputs = 2 };
+        assert_int_equal(def->run(&ctx), SK_OK);
+        assert_non_null(st);
+        assert_non_null(st_free);
+        double want[15];
+        int ro;
+        int64_t od[16];
+        matmul_naive(&a, bw, want, &ro, od);
+        expect_close(&y, want, ro, od, 4e-3, 1e-3, "MatMul f16 cached");
+    }
+    st_free(st);
+    sk_node_proto_free(NULL, n);
+    sk_tensor_free(&a);
+    sk_tensor_free(&b);
+    sk_tensor_free(&b2);
+    sk_tensor_free(&y);
+}
+
 static void test_matmul_errors(void **state)
 {
     (void)state;
@@ -369,6 +406,9 @@ static void test_conv(void **state)
         { 1, 2, 3, 4, 1, { 11 }, { 3 }, { 2 }, { 2 }, { 1, 2 }, NULL, { 0 } },                  /* 1-D */
         { 1, 1, 4, 4, 4, { 9 }, { 3 }, { 1 }, { 1 }, { 1, 1 }, NULL, { 0 } },                   /* 1-D depthwise */
         { 3, 1, 2, 3, 1, { 4, 5, 6 }, { 2, 3, 2 }, { 1, 2, 1 }, { 1, 1, 2 }, { 1, 0, 1, 0, 1, 1 }, NULL, { 0 } },
+        { 3, 1, 2, 2, 2, { 3, 4, 5 }, { 2, 2, 3 }, { 1, 1, 1 }, { 1, 1, 2 }, { 1, 0, 1, 0, 1, 1 }, NULL, { 0 } }, /* 3-D depthwise */
+        { 3, 2, 3, 3, 3, { 4, 5, 9 }, { 2, 3, 3 }, { 2, 1, 2 }, { 1, 1, 1 }, { 0, 1, 1, 1, 0, 2 }, NULL, { 0 } },
+        { 2, 1, 3, 3, 3, { 9, 20 }, { 3, 5 }, { 2, 3 }, { 1, 2 }, { 1, 4, 1, 3 }, NULL, { 0 } },  /* stride 3 rows */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], 1);
@@ -668,6 +708,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_matmul_const_cache),
         cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_gemm_op),
         cmocka_unit_test(test_conv),
@@ -677,5 +718,7 @@ int main(void)
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_einsum),
     };
-    return cmocka_run_group_tests_name("ops_nn", tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("ops_nn", tests, NULL, NULL);
+    sk_tensor_cache_trim(); /* hand the cached buffers back, for leak checkers */
+    return failed;
 }
