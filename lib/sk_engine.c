@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sk_fuse.h"
 #include "sk_model.h"
 #include "sk_npy.h"
 
@@ -25,7 +26,6 @@ typedef struct slot {
     const char *name;
     slot_kind kind;
     int producer;    /* SLOT_NODE: index of the step (in node order before sorting, then in run order) */
-    int last_use;    /* run-order index of the last step reading it; -1: none */
     int is_output;   /* a graph output: never freed by the frame */
     int outer;       /* SLOT_OUTER: the parent plan's slot */
     int has_default; /* SLOT_INPUT: cst holds the initializer */
@@ -52,6 +52,8 @@ typedef struct step {
     size_t index;      /* position of the node in its graph (for messages) */
     void *state;       /* the kernel's per-node state (sk_op_ctx.state) */
     void (*state_free)(void *);
+    int shared;        /* a step of the fused plan that borrows in/out/implicit/sub from the plain plan's */
+    int fused;         /* a fused group (lib/sk_fuse.h): its kernel names the failing node itself */
 } step;
 
 struct plan {
@@ -61,8 +63,10 @@ struct plan {
     size_t n_slots, cap_slots;
     int *map;          /* open addressing: slot index + 1, 0 empty */
     size_t cap_map;
-    step *steps;
+    step *steps;       /* the plain plan: one step per node */
     size_t n_steps;
+    step *fsteps;      /* the fused plan (lib/sk_fuse.h); NULL when nothing fuses */
+    size_t n_fsteps;
     int *inputs;       /* graph inputs in declaration order (slot) */
     size_t n_inputs;
     int *outputs;
@@ -90,11 +94,14 @@ struct sk_engine {
     uint64_t node_runs;
     prof_entry *prof;
     size_t n_prof;
+    int no_fuse;       /* run the plain plans (sk_engine_set_fusion) */
 };
 
 typedef struct frame {
     sk_engine *e;
     const plan *p;
+    const step *steps;       /* the plan's plain or fused steps */
+    size_t n_steps;
     struct frame *parent;
     sk_tensor *store;        /* per slot */
     const sk_tensor **val;   /* per slot: current value or NULL */
@@ -151,7 +158,6 @@ static sk_status plan_add(plan *p, const char *name, slot_kind kind, int *idx, s
     s->name = name;
     s->kind = kind;
     s->producer = -1;
-    s->last_use = -1;
     s->outer = -1;
     p->n_slots++;
     if ((p->n_slots) * 2 > p->cap_map) {
@@ -169,6 +175,16 @@ static sk_status plan_add(plan *p, const char *name, slot_kind kind, int *idx, s
 static void plan_free(plan *p)
 {
     if (!p) return;
+    for (size_t i = 0; i < p->n_fsteps; i++) {
+        step *st = &p->fsteps[i];
+        if (!st->shared) {
+            free(st->in);
+            free(st->out);
+        }
+        free(st->frees);
+        if (st->state_free) st->state_free(st->state);
+    }
+    free(p->fsteps);
     for (size_t i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         free(st->in);
@@ -404,20 +420,154 @@ done:
     return s;
 }
 
-static sk_status prof_index(sk_engine *e, const Onnx__NodeProto *n, int *idx, sk_error *err)
+static sk_status prof_index_of(sk_engine *e, const char *d, const char *op, int *idx, sk_error *err)
 {
-    const char *d = domain_name(n->domain);
     for (size_t i = 0; i < e->n_prof; i++)
-        if (!strcmp(e->prof[i].op, n->op_type) && !strcmp(e->prof[i].domain, d)) {
+        if (!strcmp(e->prof[i].op, op) && !strcmp(e->prof[i].domain, d)) {
             *idx = (int)i;
             return SK_OK;
         }
     prof_entry *p = realloc(e->prof, (e->n_prof + 1) * sizeof *p);
     if (!p) return sk_error_set(err, SK_ENOMEM, "out of memory");
     e->prof = p;
-    p[e->n_prof] = (prof_entry){ d, n->op_type, 0, 0 };
+    p[e->n_prof] = (prof_entry){ d, op, 0, 0 };
     *idx = (int)e->n_prof++;
     return SK_OK;
+}
+
+static sk_status prof_index(sk_engine *e, const Onnx__NodeProto *n, int *idx, sk_error *err)
+{
+    return prof_index_of(e, domain_name(n->domain), n->op_type, idx, err);
+}
+
+/* Fills the frees list of steps[0..n) (one of p's plans): each intermediate
+ * value is released by the last step reading it, or by its producer when
+ * nothing reads it. Values no step of this plan produces are left alone. */
+static sk_status plan_frees(plan *p, step *steps, size_t n, sk_error *err)
+{
+    sk_status s = SK_OK;
+    int *prod = malloc((p->n_slots + 1) * sizeof *prod), *last = malloc((p->n_slots + 1) * sizeof *last);
+    if (!prod || !last) {
+        s = sk_error_set(err, SK_ENOMEM, "out of memory compiling the graph");
+        goto done;
+    }
+    for (size_t i = 0; i < p->n_slots; i++) prod[i] = last[i] = -1;
+    for (size_t k = 0; k < n; k++) {
+        step *st = &steps[k];
+        for (size_t j = 0; j < st->n_out; j++)
+            if (st->out[j] >= 0) prod[st->out[j]] = (int)k;
+        for (size_t j = 0; j < st->n_in + st->n_implicit; j++) {
+            int sl = j < st->n_in ? st->in[j] : st->implicit[j - st->n_in];
+            if (sl >= 0) last[sl] = (int)k;
+        }
+    }
+    for (size_t i = 0; i < p->n_slots; i++) {
+        slot *sl = &p->slots[i];
+        if (sl->kind != SLOT_NODE || sl->is_output || prod[i] < 0) continue;
+        step *st = &steps[last[i] > prod[i] ? last[i] : prod[i]];
+        int *f = realloc(st->frees, (st->n_frees + 1) * sizeof *f);
+        if (!f) {
+            s = sk_error_set(err, SK_ENOMEM, "out of memory compiling the graph");
+            goto done;
+        }
+        f[st->n_frees++] = (int)i;
+        st->frees = f;
+    }
+done:
+    free(prod);
+    free(last);
+    return s;
+}
+
+/* Builds p's fused plan (lib/sk_fuse.h) from its plain one; p->fsteps stays
+ * NULL when no group is found. */
+static sk_status plan_fuse(compile_ctx *cc, plan *p, sk_error *err)
+{
+    size_t n = p->n_steps, ng = 0;
+    sk_fuse_group *groups = NULL;
+    sk_status s = SK_OK;
+    if (n < 2) return SK_OK;
+    sk_fuse_value *vals = calloc(p->n_slots + 1, sizeof *vals);
+    sk_fuse_step *fs = calloc(n, sizeof *fs);
+    int *owner = malloc(n * sizeof *owner);
+    if (!vals || !fs || !owner) {
+        s = sk_error_set(err, SK_ENOMEM, "out of memory compiling the graph");
+        goto done;
+    }
+    for (size_t i = 0; i < p->n_slots; i++) {
+        const slot *sl = &p->slots[i];
+        vals[i].cst = sl->kind == SLOT_CONST ? &sl->cst : NULL;
+        vals[i].producer = -1;
+        vals[i].keep = sl->is_output;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const step *st = &p->steps[k];
+        fs[k] = (sk_fuse_step){ .node = st->node, .index = st->index, .def = st->def, .opset = st->opset, .n_in = st->n_in,
+                                .n_out = st->n_out, .in = st->in, .out = st->out, .has_subgraphs = st->n_sub > 0 };
+        for (size_t j = 0; j < st->n_out; j++)
+            if (st->out[j] >= 0) vals[st->out[j]].producer = (int)k;
+        for (size_t j = 0; j < st->n_in + st->n_implicit; j++) {
+            int sl = j < st->n_in ? st->in[j] : st->implicit[j - st->n_in];
+            if (sl >= 0) vals[sl].n_uses++;
+        }
+        owner[k] = -1;
+    }
+    if ((s = sk_fuse_find(fs, n, vals, p->n_slots, &groups, &ng, err)) || !ng) goto done;
+    size_t removed = 0;
+    for (size_t g = 0; g < ng; g++) {
+        for (size_t j = 0; j < groups[g].n_members; j++) owner[groups[g].members[j]] = (int)g;
+        removed += groups[g].n_members - 1;
+    }
+    p->fsteps = calloc(n - removed + 1, sizeof *p->fsteps);
+    if (!p->fsteps) {
+        s = sk_error_set(err, SK_ENOMEM, "out of memory compiling the graph");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const step *st = &p->steps[k];
+        step *d = &p->fsteps[p->n_fsteps];
+        if (owner[k] < 0) {
+            *d = *st;
+            d->shared = 1;
+            d->frees = NULL;
+            d->n_frees = 0;
+            d->state = NULL;
+            d->state_free = NULL;
+            p->n_fsteps++;
+            continue;
+        }
+        sk_fuse_group *g = &groups[owner[k]];
+        if (g->members[g->n_members - 1] != k) continue;
+        memset(d, 0, sizeof *d);
+        d->node = st->node;
+        d->def = g->def;
+        d->opset = st->opset;
+        d->index = st->index;
+        d->fused = 1;
+        d->n_in = g->n_in;
+        d->n_out = st->n_out;
+        d->in = malloc((g->n_in + 1) * sizeof *d->in);
+        d->out = malloc((st->n_out + 1) * sizeof *d->out);
+        p->n_fsteps++; /* owns in/out from here on, freed with the plan */
+        if (!d->in || !d->out) {
+            s = sk_error_set(err, SK_ENOMEM, "out of memory compiling the graph");
+            goto done;
+        }
+        memcpy(d->in, g->in, g->n_in * sizeof *d->in);
+        memcpy(d->out, st->out, st->n_out * sizeof *d->out);
+        d->state = g->state;
+        d->state_free = g->state_free;
+        g->state = NULL;
+        g->state_free = NULL;
+        if ((s = prof_index_of(cc->e, domain_name(g->def->domain), g->def->name, &d->prof, err))) goto done;
+    }
+    s = plan_frees(p, p->fsteps, p->n_fsteps, err);
+done:
+    sk_fuse_groups_free(groups, ng);
+    free(vals);
+    free(fs);
+    free(owner);
+    return s;
 }
 
 static sk_status compile_graph(compile_ctx *cc, const Onnx__GraphProto *g, plan *parent, plan **out,
@@ -598,24 +748,8 @@ static sk_status compile_graph(compile_ctx *cc, const Onnx__GraphProto *g, plan 
         p->slots[idx].is_output = 1;
     }
     if ((s = topo_sort(p, err))) goto fail;
-    /* Last uses, then the frees list of each step. */
-    for (size_t k = 0; k < p->n_steps; k++) {
-        step *st = &p->steps[k];
-        for (size_t j = 0; j < st->n_in + st->n_implicit; j++) {
-            int sl = j < st->n_in ? st->in[j] : st->implicit[j - st->n_in];
-            if (sl >= 0) p->slots[sl].last_use = (int)k;
-        }
-    }
-    for (size_t i = 0; i < p->n_slots; i++) {
-        slot *sl = &p->slots[i];
-        if (sl->kind != SLOT_NODE || sl->is_output) continue;
-        size_t k = sl->last_use >= 0 && sl->last_use > sl->producer ? (size_t)sl->last_use : (size_t)sl->producer;
-        step *st = &p->steps[k];
-        int *f = realloc(st->frees, (st->n_frees + 1) * sizeof *f);
-        if (!f) goto oom;
-        f[st->n_frees++] = (int)i;
-        st->frees = f;
-    }
+    if ((s = plan_frees(p, p->steps, p->n_steps, err))) goto fail;
+    if (!cc->missing && (s = plan_fuse(cc, p, err))) goto fail;
     *out = p;
     return SK_OK;
 oom:
@@ -736,6 +870,13 @@ void sk_engine_set_hook(sk_engine *e, sk_engine_hook hook, void *user)
 }
 
 size_t sk_engine_peak_bytes(const sk_engine *e) { return e->peak_bytes; }
+
+void sk_engine_set_fusion(sk_engine *e, int on) { e->no_fuse = !on; }
+
+size_t sk_engine_step_count(const sk_engine *e, int fused)
+{
+    return fused && e->root->fsteps ? e->root->n_fsteps : e->root->n_steps;
+}
 uint64_t sk_engine_node_runs(const sk_engine *e) { return e->node_runs; }
 
 static int prof_cmp(const void *a, const void *b)
@@ -787,6 +928,10 @@ static sk_status frame_init(frame *f, sk_engine *e, const plan *p, frame *parent
     f->e = e;
     f->p = p;
     f->parent = parent;
+    /* a hook must see every intermediate value: only the plain plan has them */
+    int fused = p->fsteps && !e->hook && !e->no_fuse;
+    f->steps = fused ? p->fsteps : p->steps;
+    f->n_steps = fused ? p->n_fsteps : p->n_steps;
     f->store = calloc(p->n_slots + 1, sizeof *f->store);
     f->val = calloc(p->n_slots + 1, sizeof *f->val);
     if (!f->store || !f->val) {
@@ -821,7 +966,7 @@ static void account(sk_engine *e, size_t add)
 static sk_status run_step(frame *f, size_t k, sk_error *err)
 {
     const plan *p = f->p;
-    const step *st = &p->steps[k];
+    const step *st = &f->steps[k];
     sk_engine *e = f->e;
     char lb[64];
     enum { SMALL = 8 };
@@ -871,6 +1016,7 @@ static sk_status run_step(frame *f, size_t k, sk_error *err)
         if (!kerr.msg[0]) sk_error_set(&kerr, s, "failed (%s)", sk_status_name(s));
         kerr.code = s;
         if (err) *err = kerr;
+        if (st->fused) goto done; /* the fused kernel named the node that failed */
         goto wrap;
     }
     for (size_t j = 0; j < st->n_out; j++)
@@ -924,7 +1070,7 @@ static sk_status frame_run(frame *f, sk_tensor *out, sk_error *err)
 {
     const plan *p = f->p;
     sk_status s = SK_OK;
-    for (size_t k = 0; k < p->n_steps; k++)
+    for (size_t k = 0; k < f->n_steps; k++)
         if ((s = run_step(f, k, err))) return s;
     for (size_t i = 0; i < p->n_outputs; i++) {
         int sl = p->outputs[i];
@@ -1057,7 +1203,7 @@ sk_status sk_engine_run_subgraph(sk_op_ctx *ctx, const char *attr, size_t n_in, 
 {
     frame *pf = ctx->engine;
     if (!pf) return sk_error_set(ctx->err, SK_EINTERNAL, "subgraphs can only run inside the engine");
-    const step *st = &pf->p->steps[pf->cur_step];
+    const step *st = &pf->steps[pf->cur_step];
     const plan *sp = NULL;
     for (size_t i = 0; i < st->n_sub; i++)
         if (!strcmp(st->sub_attr[i], attr)) sp = st->sub[i];

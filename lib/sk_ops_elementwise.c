@@ -13,6 +13,7 @@
 #include "sk_op.h"
 #include "sk_model.h"
 #include "sk_kernels_ew.h"
+#include "sk_fuse.h"
 
 #include <assert.h>
 #include <float.h>
@@ -32,8 +33,6 @@ static inline void v4_st(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 static inline v4f v4_set(float x) { return (v4f){ x, x, x, x }; }
 /* m ? a : b, lane by lane (m lanes are all ones or all zeros). */
 static inline v4f v4_sel(v4i m, v4f a, v4f b) { return (v4f)(((v4i)a & m) | ((v4i)b & ~m)); }
-static inline v4f v4_max(v4f a, v4f b) { return v4_sel((a > b) | (a != a), a, b); }
-static inline v4f v4_min(v4f a, v4f b) { return v4_sel((a < b) | (a != a), a, b); }
 static inline v4f v4_abs(v4f a) { return (v4f)((v4i)a & (v4i){ 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff }); }
 /* |a| with the sign of s. */
 static inline v4f v4_copysign(v4f a, v4f s)
@@ -52,65 +51,139 @@ static inline float sc_min(float x, float y) { return (x < y || x != x) ? x : y;
 static inline double sc_maxd(double x, double y) { return (x > y || x != x) ? x : y; }
 static inline double sc_mind(double x, double y) { return (x < y || x != x) ? x : y; }
 
+/* Kernels written once for any vector width have instances for 4 lanes
+ * (SSE2 / NEON / SIMD128) and, on x86-64, 8 (AVX2) and 16 (AVX-512), picked
+ * at run time by ew_width. Lanes do the same IEEE operations in every
+ * instance (no FMA contraction: -std=c11 keeps it off), so all give the same
+ * bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SK_NO_DISPATCH)
+#define SK_EW_X86 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+#endif
+
+/* Widest instance the CPU runs: 16, 8 or 4 lanes (cached). */
+static int ew_width(void)
+{
+    static int cached;
+    int w = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!w) {
+        w = 4;
+#ifdef SK_EW_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) w = 16;
+        else if (__builtin_cpu_supports("avx2")) w = 8;
+#endif
+        __atomic_store_n(&cached, w, __ATOMIC_RELAXED);
+    }
+    return w;
+}
+
 #define VB_ADD(x, y) ((x) + (y))
 #define VB_SUB(x, y) ((x) - (y))
 #define VB_MUL(x, y) ((x) * (y))
 #define VB_DIV(x, y) ((x) / (y))
 
-/* One binary kernel: 8 lanes per step for each stride pattern, scalar tail. */
-#define EW_VBIN(NAME, VOP, SOP)                                                      \
-    static void NAME(float *o, const float *a, int64_t sa, const float *b, int64_t sb, \
-                     int64_t n)                                                      \
-    {                                                                                \
-        int64_t i = 0;                                                               \
-        if (sa && sb) {                                                              \
-            for (; i + 8 <= n; i += 8) {                                             \
-                v4f x0 = v4_ld(a + i), x1 = v4_ld(a + i + 4);                        \
-                v4f y0 = v4_ld(b + i), y1 = v4_ld(b + i + 4);                        \
-                v4_st(o + i, VOP(x0, y0));                                           \
-                v4_st(o + i + 4, VOP(x1, y1));                                       \
-            }                                                                        \
-        } else if (sa) {                                                             \
-            const v4f y = v4_set(b[0]);                                              \
-            for (; i + 8 <= n; i += 8) {                                             \
-                v4f x0 = v4_ld(a + i), x1 = v4_ld(a + i + 4);                        \
-                v4_st(o + i, VOP(x0, y));                                            \
-                v4_st(o + i + 4, VOP(x1, y));                                        \
-            }                                                                        \
-        } else if (sb) {                                                             \
-            const v4f x = v4_set(a[0]);                                              \
-            for (; i + 8 <= n; i += 8) {                                             \
-                v4f y0 = v4_ld(b + i), y1 = v4_ld(b + i + 4);                        \
-                v4_st(o + i, VOP(x, y0));                                            \
-                v4_st(o + i + 4, VOP(x, y1));                                        \
-            }                                                                        \
-        }                                                                            \
-        for (; i < n; i++) {                                                         \
-            float x = a[i * sa], y = b[i * sb];                                      \
-            o[i] = SOP(x, y);                                                        \
-        }                                                                            \
+/* One binary kernel: two vectors per step for each stride pattern, scalar
+ * tail. VOP works on vectors, SOP on floats; min and max propagate NaN. */
+#define EW_VBIN(NAME, ATTR, VF, W, VOP, SOP)                                          \
+    ATTR static void NAME(float *o, const float *a, int64_t sa, const float *b, int64_t sb, \
+                          int64_t n)                                                  \
+    {                                                                                 \
+        int64_t i = 0;                                                                \
+        VF x0, x1, y0, y1;                                                            \
+        if (sa && sb) {                                                               \
+            for (; i + 2 * W <= n; i += 2 * W) {                                      \
+                memcpy(&x0, a + i, sizeof x0);                                        \
+                memcpy(&x1, a + i + W, sizeof x1);                                    \
+                memcpy(&y0, b + i, sizeof y0);                                        \
+                memcpy(&y1, b + i + W, sizeof y1);                                    \
+                x0 = VOP(x0, y0);                                                     \
+                x1 = VOP(x1, y1);                                                     \
+                memcpy(o + i, &x0, sizeof x0);                                        \
+                memcpy(o + i + W, &x1, sizeof x1);                                    \
+            }                                                                         \
+        } else if (sa) {                                                              \
+            VF y; /* filled lane by lane: 0 + b would turn -0 into +0 */              \
+            for (int l = 0; l < W; l++) y[l] = b[0];                                  \
+            for (; i + 2 * W <= n; i += 2 * W) {                                      \
+                memcpy(&x0, a + i, sizeof x0);                                        \
+                memcpy(&x1, a + i + W, sizeof x1);                                    \
+                x0 = VOP(x0, y);                                                      \
+                x1 = VOP(x1, y);                                                      \
+                memcpy(o + i, &x0, sizeof x0);                                        \
+                memcpy(o + i + W, &x1, sizeof x1);                                    \
+            }                                                                         \
+        } else if (sb) {                                                              \
+            VF x;                                                                     \
+            for (int l = 0; l < W; l++) x[l] = a[0];                                  \
+            for (; i + 2 * W <= n; i += 2 * W) {                                      \
+                memcpy(&y0, b + i, sizeof y0);                                        \
+                memcpy(&y1, b + i + W, sizeof y1);                                    \
+                y0 = VOP(x, y0);                                                      \
+                y1 = VOP(x, y1);                                                      \
+                memcpy(o + i, &y0, sizeof y0);                                        \
+                memcpy(o + i + W, &y1, sizeof y1);                                    \
+            }                                                                         \
+        }                                                                             \
+        for (; i < n; i++) {                                                          \
+            float x = a[i * sa], y = b[i * sb];                                       \
+            o[i] = SOP(x, y);                                                         \
+        }                                                                             \
+    }
+#define EW_DEFINE_BINARY(SFX, ATTR, VF, VI, W)                        \
+    ATTR static inline VF vmin_##SFX(VF a, VF b)                      \
+    {                                                                 \
+        VI m = (a < b) | (a != a);                                    \
+        return (VF)(((VI)a & m) | ((VI)b & ~m));                      \
+    }                                                                 \
+    ATTR static inline VF vmax_##SFX(VF a, VF b)                      \
+    {                                                                 \
+        VI m = (a > b) | (a != a);                                    \
+        return (VF)(((VI)a & m) | ((VI)b & ~m));                      \
+    }                                                                 \
+    EW_VBIN(vbin_add_##SFX, ATTR, VF, W, VB_ADD, VB_ADD)              \
+    EW_VBIN(vbin_sub_##SFX, ATTR, VF, W, VB_SUB, VB_SUB)              \
+    EW_VBIN(vbin_mul_##SFX, ATTR, VF, W, VB_MUL, VB_MUL)              \
+    EW_VBIN(vbin_div_##SFX, ATTR, VF, W, VB_DIV, VB_DIV)              \
+    EW_VBIN(vbin_min_##SFX, ATTR, VF, W, vmin_##SFX, sc_min)          \
+    EW_VBIN(vbin_max_##SFX, ATTR, VF, W, vmax_##SFX, sc_max)          \
+    ATTR static void vbin_##SFX(sk_ew_binop op, float *o, const float *a, int64_t sa, \
+                                const float *b, int64_t sb, int64_t n) \
+    {                                                                 \
+        switch (op) {                                                 \
+        case SK_EW_ADD: vbin_add_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_SUB: vbin_sub_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_MUL: vbin_mul_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_DIV: vbin_div_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_MIN: vbin_min_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_MAX: vbin_max_##SFX(o, a, sa, b, sb, n); return;   \
+        case SK_EW_BINOP_COUNT: break;                                \
+        }                                                             \
+        assert(0 && "bad binary op");                                 \
     }
 
-EW_VBIN(vbin_add, VB_ADD, VB_ADD)
-EW_VBIN(vbin_sub, VB_SUB, VB_SUB)
-EW_VBIN(vbin_mul, VB_MUL, VB_MUL)
-EW_VBIN(vbin_div, VB_DIV, VB_DIV)
-EW_VBIN(vbin_min, v4_min, sc_min)
-EW_VBIN(vbin_max, v4_max, sc_max)
+EW_DEFINE_BINARY(v4, , v4f, v4i, 4)
+#ifdef SK_EW_X86
+EW_DEFINE_BINARY(v8, __attribute__((target("avx2"))), v8f, v8i, 8)
+EW_DEFINE_BINARY(v16, __attribute__((target("avx512f"))), v16f, v16i, 16)
+#endif
 
 void sk_ew_binary_f32(sk_ew_binop op, float *o, const float *a, int64_t sa,
                       const float *b, int64_t sb, int64_t n)
 {
-    switch (op) {
-    case SK_EW_ADD: vbin_add(o, a, sa, b, sb, n); return;
-    case SK_EW_SUB: vbin_sub(o, a, sa, b, sb, n); return;
-    case SK_EW_MUL: vbin_mul(o, a, sa, b, sb, n); return;
-    case SK_EW_DIV: vbin_div(o, a, sa, b, sb, n); return;
-    case SK_EW_MIN: vbin_min(o, a, sa, b, sb, n); return;
-    case SK_EW_MAX: vbin_max(o, a, sa, b, sb, n); return;
-    case SK_EW_BINOP_COUNT: break;
+#ifdef SK_EW_X86
+    if (n >= 32) {
+        switch (ew_width()) {
+        case 16: vbin_v16(op, o, a, sa, b, sb, n); return;
+        case 8: vbin_v8(op, o, a, sa, b, sb, n); return;
+        default: break;
+        }
     }
-    assert(0 && "bad binary op");
+#endif
+    vbin_v4(op, o, a, sa, b, sb, n);
 }
 
 void sk_ew_binary_f32_ref(sk_ew_binop op, float *o, const float *a, int64_t sa,
@@ -180,20 +253,103 @@ static inline v4f v4_erfc_pos(v4f a)
 /* erf without exp or division, about 50 vector operations: x P(x^2) below 1,
  * a degree-12 polynomial in |x| - 2.5 on [1, 3.92] (least-squares fits on
  * Chebyshev nodes; 1.1e-7 relative in float32), 1 above 3.92 (erf is 1 in
- * float32 there). */
-static inline v4f v4_erf(v4f x)
+ * float32 there).
+ *
+ * Written once for any vector width (VF floats, VI int32 lanes): instances
+ * for 4 lanes (SSE2 / NEON / SIMD128) and, on x86-64, 8 (AVX2) and 16
+ * (AVX-512) picked at run time. Every lane does the same IEEE operations in
+ * the same order (no contraction into FMAs), so all widths give the same bits
+ * and so does the fused gelu below, which calls the same function. */
+#define EW_DEFINE_ERF(SFX, ATTR, VF, VI, W)                                                                  \
+    ATTR static inline VF erf_##SFX(VF x)                                                                    \
+    {                                                                                                        \
+        const VI sgn = (VI){ 0 } + (int32_t)0x80000000;                                                      \
+        VF ax = (VF)((VI)x & ~sgn), z = x * x, z2 = z * z;                                                   \
+        VF p = (1.128379107e+00f + -3.761241436e-01f * z) +                                                  \
+               z2 * ((1.128078923e-01f + -2.672698535e-02f * z) + z2 * (4.934513010e-03f + -5.696684239e-04f * z)); \
+        p = p * x;                                                                                           \
+        VF u = ax - 2.5f, u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;                                            \
+        VF q = (9.995930791e-01f + 2.178095980e-03f * u) + u2 * (-5.446658935e-03f + 8.353054523e-03f * u) + \
+               u4 * ((-8.615348488e-03f + 6.103817839e-03f * u) + u2 * (-2.817970933e-03f + 5.696478765e-04f * u)) + \
+               u8 * ((2.861811954e-04f + -2.785057877e-04f * u) + u2 * (6.208732520e-05f + 2.096307799e-05f * u) + \
+                     u4 * -9.166776181e-06f);                                                                \
+        VI big = ax > 3.92f;                                                                                 \
+        q = (VF)(((VI)((VF){ 0 } + 1.0f) & big) | ((VI)q & ~big));                                          \
+        q = (VF)(((VI)q & ~sgn) | ((VI)x & sgn));                                                            \
+        VI small = ax < 1.0f;                                                                                \
+        return (VF)(((VI)p & small) | ((VI)q & ~small));                                                     \
+    }                                                                                                        \
+    ATTR static void vun_erf_##SFX(float *o, const float *xs, int64_t n)                                     \
+    {                                                                                                        \
+        int64_t i = 0;                                                                                       \
+        for (; i + W <= n; i += W) {                                                                         \
+            VF x;                                                                                            \
+            memcpy(&x, xs + i, sizeof x);                                                                    \
+            x = erf_##SFX(x);                                                                                \
+            memcpy(o + i, &x, sizeof x);                                                                     \
+        }                                                                                                    \
+        if (i < n) {                                                                                         \
+            VF x = { 0 };                                                                                    \
+            memcpy(&x, xs + i, (size_t)(n - i) * sizeof *xs);                                                \
+            x = erf_##SFX(x);                                                                                \
+            memcpy(o + i, &x, (size_t)(n - i) * sizeof *o);                                                  \
+        }                                                                                                    \
+    }                                                                                                        \
+    ATTR static inline VF gelu_graph_##SFX(VF x, const sk_ew_gelu_graph *g)                                  \
+    {                                                                                                        \
+        VF e = erf_##SFX(g->pre_div ? x / g->k : x * g->k) + g->one;                                         \
+        switch (g->order) {                                                                                  \
+        case 0: return (x * e) * g->half;                                                                    \
+        case 1: return (e * g->half) * x;                                                                    \
+        default: return (x * g->half) * e;                                                                   \
+        }                                                                                                    \
+    }                                                                                                        \
+    ATTR static void gelu_graph_run_##SFX(float *o, const float *xs, int64_t n, const sk_ew_gelu_graph *g)   \
+    {                                                                                                        \
+        int64_t i = 0;                                                                                       \
+        for (; i + W <= n; i += W) {                                                                         \
+            VF x;                                                                                            \
+            memcpy(&x, xs + i, sizeof x);                                                                    \
+            x = gelu_graph_##SFX(x, g);                                                                      \
+            memcpy(o + i, &x, sizeof x);                                                                     \
+        }                                                                                                    \
+        if (i < n) {                                                                                         \
+            VF x = { 0 };                                                                                    \
+            memcpy(&x, xs + i, (size_t)(n - i) * sizeof *xs);                                                \
+            x = gelu_graph_##SFX(x, g);                                                                      \
+            memcpy(o + i, &x, (size_t)(n - i) * sizeof *o);                                                  \
+        }                                                                                                    \
+    }
+
+EW_DEFINE_ERF(v4, , v4f, v4i, 4)
+
+#ifdef SK_EW_X86
+EW_DEFINE_ERF(v8, __attribute__((target("avx2"))), v8f, v8i, 8)
+EW_DEFINE_ERF(v16, __attribute__((target("avx512f"))), v16f, v16i, 16)
+#endif
+
+static void vun_erf(float *o, const float *xs, int64_t n)
 {
-    v4f ax = v4_abs(x), z = x * x, z2 = z * z;
-    v4f p = v4_lin(1.128379107e+00f, -3.761241436e-01f, z) +
-            z2 * (v4_lin(1.128078923e-01f, -2.672698535e-02f, z) + z2 * v4_lin(4.934513010e-03f, -5.696684239e-04f, z));
-    p = p * x;
-    v4f u = ax - v4_set(2.5f), u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
-    v4f q = v4_lin(9.995930791e-01f, 2.178095980e-03f, u) + u2 * v4_lin(-5.446658935e-03f, 8.353054523e-03f, u) +
-            u4 * (v4_lin(-8.615348488e-03f, 6.103817839e-03f, u) + u2 * v4_lin(-2.817970933e-03f, 5.696478765e-04f, u)) +
-            u8 * (v4_lin(2.861811954e-04f, -2.785057877e-04f, u) + u2 * v4_lin(6.208732520e-05f, 2.096307799e-05f, u) +
-                  u4 * v4_set(-9.166776181e-06f));
-    q = v4_sel(ax > v4_set(3.92f), v4_set(1.0f), q);
-    return v4_sel(ax < v4_set(1.0f), p, v4_copysign(q, x));
+#ifdef SK_EW_X86
+    switch (ew_width()) {
+    case 16: vun_erf_v16(o, xs, n); return;
+    case 8: vun_erf_v8(o, xs, n); return;
+    default: break;
+    }
+#endif
+    vun_erf_v4(o, xs, n);
+}
+
+void sk_ew_gelu_graph_f32(float *o, const float *x, int64_t n, const sk_ew_gelu_graph *g)
+{
+#ifdef SK_EW_X86
+    switch (ew_width()) {
+    case 16: gelu_graph_run_v16(o, x, n, g); return;
+    case 8: gelu_graph_run_v8(o, x, n, g); return;
+    default: break;
+    }
+#endif
+    gelu_graph_run_v4(o, x, n, g);
 }
 
 /* gelu(x) = x/2 * erfc(-x/sqrt 2); erfc of a negative argument is 2 - erfc(|a|).
@@ -338,7 +494,6 @@ EW_VUN(vun_abs, v4_abs(x))
 EW_VUN(vun_relu, v4_sel(x < v4_set(0.0f), v4_set(0.0f), x))
 EW_VUN(vun_exp, v4_exp(x))
 EW_VUN(vun_tanh, v4_tanh(x))
-EW_VUN(vun_erf, v4_erf(x))
 EW_VUN(vun_sigmoid, v4_sigmoid(x))
 EW_VUN(vun_gelu, v4_gelu(x))
 EW_VUN(vun_gelu_tanh, v4_gelu_tanh(x))
@@ -1092,7 +1247,7 @@ static sk_status alloc_broadcast(const sk_op_ctx *c, size_t nin, const sk_tensor
         sk_status s = sk_shape_broadcast(r, prev, in[i]->rank, in[i]->dims, &r, dims, c->err);
         if (s) return s;
     }
-    return sk_tensor_alloc(out, dtype, r, dims, c->err);
+    return sk_tensor_alloc_uninit(out, dtype, r, dims, c->err);
 }
 
 static sk_status binary_run(sk_op_ctx *c, int code)
@@ -1249,7 +1404,7 @@ static sk_status unary_run(sk_op_ctx *c, sk_ew_unop code, double alpha, double b
     if (k == K_I64 || k == K_U64)
         ok = code == SK_EW_NEG || code == SK_EW_ABS || code == SK_EW_SIGN || code == SK_EW_RELU;
     if (!ok) return bad_type(c, "input", x->dtype);
-    if ((s = sk_tensor_alloc(c->out[0], x->dtype, x->rank, x->dims, c->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(c->out[0], x->dtype, x->rank, x->dims, c->err))) return s;
     ew_op op = { .fn = un_fn, .nin = 1, .in_kind = { k }, .out_kind = k, .code = code,
                  .alpha = alpha, .beta = beta };
     return ew_apply(&op, &x, c->out[0], c->err);
@@ -1326,7 +1481,7 @@ static sk_status predicate_run(sk_op_ctx *c, int code, int64_t mode)
     const sk_tensor *x = input(c, 0);
     const int k = kind_of(x->dtype);
     if (code == PRED_NOT ? k != K_BOOL : !is_float_kind(k)) return bad_type(c, "input", x->dtype);
-    if ((s = sk_tensor_alloc(c->out[0], SK_BOOL, x->rank, x->dims, c->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(c->out[0], SK_BOOL, x->rank, x->dims, c->err))) return s;
     ew_op op = { .fn = pred_fn, .nin = 1, .in_kind = { k }, .out_kind = K_BOOL, .code = code, .mode = mode };
     return ew_apply(&op, &x, c->out[0], c->err);
 }
@@ -1360,7 +1515,7 @@ static sk_status clip_run(sk_op_ctx *c, const sk_tensor *lo, const sk_tensor *hi
         if (i == 0) { op.lo = f; op.ilo = v; op.ulo = (uint64_t)v; }
         else { op.hi = f; op.ihi = v; op.uhi = (uint64_t)v; }
     }
-    if ((s = sk_tensor_alloc(c->out[0], x->dtype, x->rank, x->dims, c->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(c->out[0], x->dtype, x->rank, x->dims, c->err))) return s;
     return ew_apply(&op, &x, c->out[0], c->err);
 }
 
@@ -1433,7 +1588,7 @@ static sk_status cast_run(sk_op_ctx *c, const sk_tensor *x, int to)
         if ((x4 && ky < 0) || (y4 && kx < 0)) return bad_type(c, "input", x->dtype);
         return cast_4bit(c, x, to);
     }
-    sk_status s = sk_tensor_alloc(y, to, x->rank, x->dims, c->err);
+    sk_status s = sk_tensor_alloc_uninit(y, to, x->rank, x->dims, c->err);
     if (s) return s;
     /* Stage through the source's compute kind; the store converts. */
     ew_op op = { .fn = pred_fn, .nin = 1, .code = PRED_COPY, .in_kind = { kx }, .out_kind = kx };

@@ -140,8 +140,92 @@ static inline qv4i quantize4(qv4f v, qv4f vs, qv4f vz, qv4f vlo, qv4f vhi)
     return __builtin_convertvector(v, qv4i);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SK_NO_DISPATCH)
+#define SK_QUANT_X86 1
+/* 16-lane instances of the loops below for AVX-512: the same operations per
+ * lane (min/max as a < b ? a : b, like minps/maxps), so the same bytes. */
+typedef float qv16f __attribute__((vector_size(64)));
+typedef int32_t qv16i __attribute__((vector_size(64)));
+typedef uint8_t qv16u8 __attribute__((vector_size(16)));
+
+#define Q16_SEL(m, a, b) ((qv16f)(((m) & (qv16i)(a)) | (~(m) & (qv16i)(b))))
+
+__attribute__((target("avx512f,avx512bw"))) static size_t quantize_run_8bit_avx512(const float *x, size_t n, float scale,
+                                                                                    int32_t zp, int lo, int hi, uint8_t *y)
+{
+    const qv16f z = { 0 }, vs = z + scale, vz = z + (float)zp, vlo = z + (float)lo, vhi = z + (float)hi;
+    const qv16f magic = z + 12582912.0f, big = z + 4194304.0f, nbig = z - 4194304.0f;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        qv16f v;
+        memcpy(&v, x + i, sizeof v);
+        v = v / vs;
+        v = Q16_SEL(v > nbig, v, nbig);
+        v = Q16_SEL(v < big, v, big);
+        v = (v + magic) - magic + vz;
+        v = Q16_SEL(v >= vlo, v, vlo);
+        v = Q16_SEL(v < vhi, v, vhi);
+        qv16u8 b = __builtin_convertvector(__builtin_convertvector(v, qv16i), qv16u8);
+        memcpy(y + i, &b, sizeof b);
+    }
+    return i;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static size_t minmax_run_avx512(const float *x, size_t n, float *mn,
+                                                                             float *mx)
+{
+    qv16f vmn = { 0 }, vmx = { 0 }, mn1 = { 0 }, mx1 = { 0 };
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) { /* two chains: min and max are exact in any order */
+        qv16f v, w;
+        memcpy(&v, x + i, sizeof v);
+        memcpy(&w, x + i + 16, sizeof w);
+        vmn = Q16_SEL(v < vmn, v, vmn);
+        vmx = Q16_SEL(v > vmx, v, vmx);
+        mn1 = Q16_SEL(w < mn1, w, mn1);
+        mx1 = Q16_SEL(w > mx1, w, mx1);
+    }
+    for (; i + 16 <= n; i += 16) {
+        qv16f v;
+        memcpy(&v, x + i, sizeof v);
+        vmn = Q16_SEL(v < vmn, v, vmn);
+        vmx = Q16_SEL(v > vmx, v, vmx);
+    }
+    vmn = Q16_SEL(mn1 < vmn, mn1, vmn);
+    vmx = Q16_SEL(mx1 > vmx, mx1, vmx);
+    float a = 0, b = 0;
+    for (int j = 0; j < 16; j++) {
+        a = vmn[j] < a ? vmn[j] : a;
+        b = vmx[j] > b ? vmx[j] : b;
+    }
+    *mn = a;
+    *mx = b;
+    return i;
+}
+
+static int quant_avx512(void)
+{
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
+#endif
+
 static void quantize_run_8bit(const float *x, size_t n, float scale, int32_t zp, int lo, int hi, uint8_t *y)
 {
+#ifdef SK_QUANT_X86
+    if (n >= 64 && quant_avx512()) {
+        size_t done = quantize_run_8bit_avx512(x, n, scale, zp, lo, hi, y);
+        x += done;
+        y += done;
+        n -= done;
+    }
+#endif
     const qv4f vs = (qv4f){ 0, 0, 0, 0 } + scale, vz = (qv4f){ 0, 0, 0, 0 } + (float)zp;
     const qv4f vlo = (qv4f){ 0, 0, 0, 0 } + (float)lo, vhi = (qv4f){ 0, 0, 0, 0 } + (float)hi;
     size_t i = 0;
@@ -165,6 +249,14 @@ static void minmax_run(const float *x, size_t n, float *mn, float *mx)
 {
     qv4f vmn = { 0 }, vmx = { 0 };
     size_t i = 0;
+#ifdef SK_QUANT_X86
+    if (n >= 64 && quant_avx512()) {
+        float a, b;
+        i = minmax_run_avx512(x, n, &a, &b);
+        vmn = (qv4f){ a, a, a, a };
+        vmx = (qv4f){ b, b, b, b };
+    }
+#endif
     for (; i + 4 <= n; i += 4) {
         qv4f v;
         memcpy(&v, x + i, sizeof v);
@@ -527,6 +619,12 @@ static void dyn_quantize(const float *x, size_t n, float scale, uint8_t zp, uint
     quantize_run_8bit(x, n, scale, zp, 0, 255, y);
 }
 
+void sk_quantize_dynamic_u8(const float *x, size_t n, float *scale, uint8_t *zp, uint8_t *y)
+{
+    dyn_params(x, n, scale, zp);
+    dyn_quantize(x, n, *scale, *zp, y);
+}
+
 static sk_status op_dynamic_quantize_linear(sk_op_ctx *ctx)
 {
     const sk_tensor *x = in_at(ctx, 0);
@@ -639,11 +737,59 @@ static sk_status zp_read(sk_op_ctx *ctx, const sk_tensor *zp, int64_t per_mat, i
     return SK_OK;
 }
 
+/* A constant 2-D B (and its zero points) packed for sk_qgemm_packed_run,
+ * kept in the node's state across runs. */
+typedef struct qpack_state {
+    const void *b, *zb;   /* the data it was packed from */
+    sk_qgemm_packed *pk;
+} qpack_state;
+
+static void qpack_state_free(void *p)
+{
+    if (!p) return;
+    sk_qgemm_packed_free(((qpack_state *)p)->pk);
+    free(p);
+}
+
+/* The pack of input bi (B, 2-D) with zero points zbi when the engine keeps
+ * state and both are constants; NULL otherwise (and on allocation failure:
+ * the caller then multiplies unpacked). */
+static const sk_qgemm_packed *qpack_get(sk_op_ctx *ctx, size_t bi, size_t zbi)
+{
+    const sk_tensor *b = in_at(ctx, bi), *zb = in_at(ctx, zbi);
+    if (!ctx->state || !b || b->rank != 2 || !((ctx->const_inputs >> bi) & 1) ||
+        (zb && !((ctx->const_inputs >> zbi) & 1)) || (b->dtype != SK_UINT8 && b->dtype != SK_INT8))
+        return NULL;
+    if (zb && ((zb->dtype != SK_UINT8 && zb->dtype != SK_INT8) || (zb->numel != 1 && zb->numel != b->dims[1])))
+        return NULL;
+    qpack_state *st = *ctx->state;
+    if (st && st->b == b->data && st->zb == (zb ? zb->data : NULL)) return st->pk;
+    if (st) return NULL; /* another B: not the constant it looked like */
+    if (!(st = calloc(1, sizeof *st))) return NULL;
+    int32_t z[1] = { 0 }, *zv = z;
+    size_t N = (size_t)b->dims[1];
+    if (zb && zb->numel > 1 && !(zv = malloc(N * sizeof *zv))) {
+        free(st);
+        return NULL;
+    }
+    for (int64_t i = 0; zb && i < zb->numel; i++) zv[i] = (int32_t)sk_tensor_get_i64(zb, i);
+    sk_qmat B = { b->data, N, b->dtype == SK_INT8, zb ? zv : NULL, zb ? (size_t)zb->numel : 0 };
+    sk_error e;
+    if (sk_qgemm_pack((size_t)b->dims[0], N, &B, &st->pk, &e)) st->pk = NULL;
+    if (zv != z) free(zv);
+    st->b = b->data;
+    st->zb = zb ? zb->data : NULL;
+    *ctx->state = st;
+    *ctx->state_free = qpack_state_free;
+    return st->pk;
+}
+
 /* int32 C = (A - za) x (B - zb) with numpy.matmul broadcasting; *C is
  * allocated with the plan's output shape and type c_dtype (SK_INT32, or
- * SK_FLOAT to be converted in place: it holds int32 bits until then). */
+ * SK_FLOAT to be converted in place: it holds int32 bits until then). pk,
+ * when not NULL, is B packed (a 2-D B). */
 static sk_status qmatmul(sk_op_ctx *ctx, const sk_tensor *a, const sk_tensor *b, const sk_tensor *za_t,
-                         const sk_tensor *zb_t, mm_plan *p, sk_tensor *C, int c_dtype)
+                         const sk_tensor *zb_t, mm_plan *p, sk_tensor *C, int c_dtype, const sk_qgemm_packed *pk)
 {
     if ((a->dtype != SK_UINT8 && a->dtype != SK_INT8) || (b->dtype != SK_UINT8 && b->dtype != SK_INT8))
         return sk_error_set(ctx->err, SK_EUNSUPPORTED, "inputs of types %s and %s are not 8-bit integers",
@@ -654,7 +800,7 @@ static sk_status qmatmul(sk_op_ctx *ctx, const sk_tensor *a, const sk_tensor *b,
     int64_t zan = 0, zbn = 0;
     st = zp_read(ctx, za_t, p->M, p->a_batch, "a_zero_point", &za, &zan);
     if (!st) st = zp_read(ctx, zb_t, p->N, p->b_batch, "b_zero_point", &zb, &zbn);
-    if (!st) st = sk_tensor_alloc(C, c_dtype, p->out_rank, p->out_dims, ctx->err);
+    if (!st) st = sk_tensor_alloc_uninit(C, c_dtype, p->out_rank, p->out_dims, ctx->err);
     if (st) {
         free(za);
         free(zb);
@@ -671,7 +817,8 @@ static sk_status qmatmul(sk_op_ctx *ctx, const sk_tensor *a, const sk_tensor *b,
     if (!st && fold) {
         sk_qmat A = { a->data, K, a->dtype == SK_INT8, zrep ? zrep : za, zan == 1 ? 1 : M * (size_t)p->batch };
         sk_qmat B = { b->data, N, b->dtype == SK_INT8, zb, zbn == 1 ? 1 : N };
-        st = sk_qgemm(M * (size_t)p->batch, N, K, &A, &B, C->data, N, ctx->err);
+        if (pk) st = sk_qgemm_packed_run(M * (size_t)p->batch, &A, pk, C->data, N, ctx->err);
+        else st = sk_qgemm(M * (size_t)p->batch, N, K, &A, &B, C->data, N, ctx->err);
     } else if (!st) {
         for (int64_t i = 0; i < p->batch && !st; i++) {
             int64_t ao, bo;
@@ -694,7 +841,7 @@ static sk_status op_matmul_integer(sk_op_ctx *ctx)
     const sk_tensor *a = in_at(ctx, 0), *b = in_at(ctx, 1);
     if (!a || !b) return sk_error_set(ctx->err, SK_EINVAL, "an input is missing");
     mm_plan p;
-    return qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 3), &p, ctx->out[0], SK_INT32);
+    return qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 3), &p, ctx->out[0], SK_INT32, qpack_get(ctx, 1, 3));
 }
 
 /* Scale of a quantized operand: one value, or one per row (per = M) or per
@@ -733,7 +880,7 @@ static sk_status op_qlinear_matmul(sk_op_ctx *ctx)
     if (!a || !b || !in_at(ctx, 6)) return sk_error_set(ctx->err, SK_EINVAL, "an input is missing");
     sk_tensor acc = { 0 };
     mm_plan p;
-    sk_status st = qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 5), &p, &acc, SK_INT32);
+    sk_status st = qmatmul(ctx, a, b, in_at(ctx, 2), in_at(ctx, 5), &p, &acc, SK_INT32, qpack_get(ctx, 3, 5));
     if (st) return st;
     float *as = NULL, *bs = NULL, *ys = NULL;
     int64_t na = 0, nb = 0, ny = 0;
@@ -1037,7 +1184,7 @@ static sk_status op_dynamic_quantize_matmul(sk_op_ctx *ctx)
     sk_status st = sk_tensor_borrow(&qa, SK_UINT8, a->rank, a->dims, qbuf, (size_t)a->numel + 1, ctx->err);
     if (!st) st = sk_tensor_borrow(&zt, SK_UINT8, 0, NULL, &zp, 1, ctx->err);
     mm_plan p;
-    if (!st) st = qmatmul(ctx, &qa, b, &zt, in_at(ctx, 3), &p, ctx->out[0], SK_FLOAT);
+    if (!st) st = qmatmul(ctx, &qa, b, &zt, in_at(ctx, 3), &p, ctx->out[0], SK_FLOAT, qpack_get(ctx, 1, 3));
     if (!st) st = int_to_float(ctx, ctx->out[0], &p, scale, in_at(ctx, 2), in_at(ctx, 4), SK_FLOAT);
     free(qbuf);
     return st;
@@ -1053,10 +1200,10 @@ static sk_status op_matmul_integer_to_float(sk_op_ctx *ctx)
     mm_plan p;
     sk_status st;
     if (as->dtype == SK_FLOAT) { /* int32 in the output, converted in place */
-        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, ctx->out[0], SK_FLOAT);
+        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, ctx->out[0], SK_FLOAT, qpack_get(ctx, 1, 5));
         if (!st) st = int_to_float(ctx, ctx->out[0], &p, get_f(as, 0), bs, in_at(ctx, 6), SK_FLOAT);
     } else {
-        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, &acc, SK_INT32);
+        st = qmatmul(ctx, a, b, in_at(ctx, 4), in_at(ctx, 5), &p, &acc, SK_INT32, qpack_get(ctx, 1, 5));
         if (!st) st = int_to_float(ctx, &acc, &p, get_f(as, 0), bs, in_at(ctx, 6), as->dtype);
     }
     sk_tensor_free(&acc);
@@ -1203,7 +1350,7 @@ static sk_status op_gather_block_quantized(sk_op_ctx *ctx)
     for (int d = 0; d < gax; d++) od[o++] = ld[d];
     for (int d = 0; d < ind->rank; d++) od[o++] = ind->dims[d];
     for (int d = (int)gax + 1; d < r; d++) od[o++] = ld[d];
-    sk_status st = sk_tensor_alloc(ctx->out[0], sc->dtype, orank, od, ctx->err);
+    sk_status st = sk_tensor_alloc_uninit(ctx->out[0], sc->dtype, orank, od, ctx->err);
     if (st) return st;
     int64_t gblock = sk_shape_numel(r - (int)gax - 1, ld + gax + 1), gdim = ld[gax];
     int64_t gM = sk_shape_numel((int)gax, ld), gN = ind->numel;
@@ -1211,6 +1358,59 @@ static sk_status op_gather_block_quantized(sk_op_ctx *ctx)
     int64_t qfull = qdim * qN, sfull = nblk * qN;
     const uint8_t *dp = data->data, *zpp = zp ? zp->data : NULL;
     sk_tensor *y = ctx->out[0];
+    if (gax == 0 && qax == r - 1 && sc->dtype == SK_FLOAT) {
+        /* embedding rows with blocks along them: a block at a time, the same
+         * arithmetic as the element loop below */
+        const float *scp = sc->data;
+        float *yo = y->data;
+        for (int64_t gn = 0; gn < gN; gn++) {
+            int64_t iv = sk_tensor_get_i64(ind, gn);
+            float *yr = yo + gn * gblock;
+            if (iv < -gdim || iv >= gdim) {
+                for (int64_t i = 0; i < gblock; i++) yr[i] = 0.0f;
+                continue;
+            }
+            if (iv < 0) iv += gdim;
+            if (gblock == 0) continue;
+            for (int64_t row = iv * (gblock / qdim), e = 0; e < gblock; row++, e += qdim) {
+                int64_t dbase = row * qdim; /* element index of the row's first value */
+                for (int64_t j = 0; j < nblk; j++) {
+                    int64_t si = row * nblk + j, qi = j, i0 = j * bsz, i1 = i0 + bsz < qdim ? i0 + bsz : qdim;
+                    int32_t zv;
+                    if (dt == SK_UINT8) {
+                        if (!zpp) zv = 1 << (bits - 1);
+                        else if (bits == 8) zv = zpp[si];
+                        else if (bits == 4) zv = (zpp[row * ((nblk + 1) / 2) + (qi >> 1)] >> ((qi & 1) * 4)) & 15;
+                        else zv = (zpp[row * ((nblk + 3) / 4) + (qi >> 2)] >> ((qi & 3) * 2)) & 3;
+                    } else if (zpp) {
+                        zv = (zpp[si >> 1] >> ((si & 1) * 4)) & 15;
+                        if (dt == SK_INT4 && zv >= 8) zv -= 16;
+                    } else {
+                        zv = 0;
+                    }
+                    const float sv = scp[si];
+                    float *yb = yr + e;
+                    if (dt == SK_UINT8 && bits == 8) {
+                        const uint8_t *q = dp + dbase;
+                        for (int64_t i = i0; i < i1; i++) yb[i] = (float)((int32_t)q[i] - zv) * sv;
+                    } else if (dt == SK_UINT8 && bits == 2) {
+                        for (int64_t i = i0; i < i1; i++) {
+                            int64_t di = dbase + i;
+                            yb[i] = (float)((int32_t)((dp[di >> 2] >> ((di & 3) * 2)) & 3) - zv) * sv;
+                        }
+                    } else {
+                        for (int64_t i = i0; i < i1; i++) {
+                            int64_t di = dbase + i;
+                            int32_t q = (dp[di >> 1] >> ((di & 1) * 4)) & 15;
+                            if (dt == SK_INT4 && q >= 8) q -= 16;
+                            yb[i] = (float)(q - zv) * sv;
+                        }
+                    }
+                }
+            }
+        }
+        return SK_OK;
+    }
     for (int64_t gm = 0; gm < gM; gm++)
         for (int64_t gn = 0; gn < gN; gn++) {
             int64_t iv = sk_tensor_get_i64(ind, gn);

@@ -70,6 +70,17 @@ static void *scratch_alloc(size_t n, size_t elem)
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
+struct sk_qgemm_packed {
+    size_t K, N;
+    sk_qmat B;          /* the caller's B, zero points copied into zb */
+    int32_t *zb;
+    int vnni;           /* 1: data holds the VNNI blocks */
+    int need_cb;        /* some column has cb != 0 */
+    int8_t *data;
+    int32_t *colsum;    /* per column: sum over k of b' */
+    int32_t *cb;        /* per column: 128 * unsignedB - zb */
+};
+
 /* ---- reference kernels ------------------------------------------------- */
 
 static inline int32_t qget(const sk_qmat *q, size_t r, size_t c)
@@ -559,6 +570,95 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static sk_status qgemm_vn
     return SK_OK;
 }
 
+/* The same product with B packed beforehand (sk_qgemm_pack): the blocks of
+ * qgemm_vnni one after the other, n-block major, and the column sums of b'. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static sk_status qgemm_vnni_packed(
+    size_t M, const sk_qmat *A, const sk_qgemm_packed *P, int32_t *C, size_t ldc)
+{
+    size_t N = P->N, K = P->K, Kp = (K + 3) & ~(size_t)3;
+    int need_ca = A->is_signed || (A->zp != NULL);
+    int copy_a = A->is_signed || K % 4 != 0;
+    uint8_t *ap = copy_a ? scratch_alloc(M, Kp ? Kp : 4) : NULL;
+    int32_t *rowsum = scratch_alloc(M, sizeof *rowsum);
+    if ((copy_a && !ap) || !rowsum) {
+        free(ap);
+        free(rowsum);
+        return SK_ENOMEM;
+    }
+    const uint8_t aflip = A->is_signed ? 0x80 : 0;
+    const __m512i fv = _mm512_set1_epi8((char)aflip);
+    const uint8_t *abase = ap ? ap : A->data;
+    size_t alda = ap ? Kp : A->ld;
+    for (size_t m = 0; m < M; m++) {
+        const uint8_t *src = A->data + m * A->ld;
+        uint8_t *d = ap ? ap + m * Kp : NULL;
+        __m512i acc = _mm512_setzero_si512();
+        size_t k = 0;
+        for (; k + 64 <= K; k += 64) {
+            __m512i v = _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + k)), fv);
+            if (d) _mm512_storeu_si512((void *)(d + k), v);
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+        }
+        uint32_t s = (uint32_t)_mm512_reduce_add_epi64(acc);
+        for (; k < K; k++) {
+            uint8_t v = (uint8_t)(src[k] ^ aflip);
+            if (d) d[k] = v;
+            s += v;
+        }
+        for (; d && k < Kp; k++) d[k] = 0;
+        rowsum[m] = (int32_t)s;
+    }
+    if (K == 0)
+        for (size_t m = 0; m < M; m++) memset(C + m * ldc, 0, N * sizeof *C);
+    const int8_t *bp = P->data;
+    for (size_t n0 = 0; n0 < N; n0 += VNC) {
+        size_t nc = N - n0 < VNC ? N - n0 : VNC;
+        for (size_t k0 = 0; k0 < K; k0 += VKC) {
+            size_t kc = K - k0 < VKC ? K - k0 : VKC, kq = (kc + 3) / 4;
+            for (size_t m0 = 0; m0 < M; m0 += VMR) {
+                size_t mr = M - m0 < VMR ? M - m0 : VMR;
+                for (size_t p0 = 0; p0 < nc; p0 += VNR) {
+                    size_t nr = nc - p0 < VNR ? nc - p0 : VNR;
+                    vnni_kernel(kq, abase + m0 * alda + k0, alda, bp + (p0 / VNR) * kq * VNR * 4,
+                                C + m0 * ldc + n0 + p0, ldc, mr, nr, k0 > 0);
+                }
+            }
+            bp += ((nc + VNR - 1) / VNR) * kq * VNR * 4;
+        }
+    }
+    /* c += cb[n] * (rowsum[m] + K ca[m]) + ca[m] * colsum[n]; cb is P->cb */
+    if (need_ca || P->need_cb) {
+        for (size_t m = 0; m < M; m++) {
+            uint32_t ca = (uint32_t)(A->is_signed ? -128 : 0) - (uint32_t)qzp(A, m);
+            uint32_t rk = (uint32_t)rowsum[m] + (uint32_t)K * ca;
+            const __m512i vca = _mm512_set1_epi32((int32_t)ca), vrk = _mm512_set1_epi32((int32_t)rk);
+            int32_t *c = C + m * ldc;
+            size_t n = 0;
+            if (P->need_cb) {
+                for (; n + 16 <= N; n += 16) {
+                    __m512i v = _mm512_loadu_si512((const void *)(c + n));
+                    v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(P->cb + n)), vrk));
+                    v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(P->colsum + n)), vca));
+                    _mm512_storeu_si512((void *)(c + n), v);
+                }
+            } else if (ca) {
+                for (; n + 16 <= N; n += 16) {
+                    __m512i v = _mm512_loadu_si512((const void *)(c + n));
+                    v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(P->colsum + n)), vca));
+                    _mm512_storeu_si512((void *)(c + n), v);
+                }
+            } else {
+                n = N;
+            }
+            for (; n < N; n++)
+                c[n] = (int32_t)((uint32_t)c[n] + (uint32_t)P->cb[n] * rk + ca * (uint32_t)P->colsum[n]);
+        }
+    }
+    free(ap);
+    free(rowsum);
+    return SK_OK;
+}
+
 static int cpu_has_avx2(void) { return forced_variant != 1 && cpu_has_avx2_raw(); }
 
 static int cpu_has_vnni_raw(void)
@@ -630,6 +730,82 @@ sk_status sk_qgemm(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat
         s = qgemm_v16(M, N, K, A, B, C, ldc);
     if (s) return sk_error_set(err, s, "out of memory for an %zux%zux%zu integer matrix product", M, N, K);
     return SK_OK;
+}
+
+sk_status sk_qgemm_pack(size_t K, size_t N, const sk_qmat *B, sk_qgemm_packed **out, sk_error *err)
+{
+    *out = NULL;
+    sk_qgemm_packed *p = NULL;
+    if (K > (size_t)1 << 40 || N > (size_t)1 << 40 || (K && N > ((size_t)1 << 39) / K)) goto oom;
+    if (!(p = calloc(1, sizeof *p))) goto oom;
+    p->K = K;
+    p->N = N;
+    p->B = *B;
+    if (B->zp) {
+        size_t nz = B->zp_count == 1 ? 1 : N;
+        if (!(p->zb = scratch_alloc(nz, sizeof *p->zb))) goto oom;
+        memcpy(p->zb, B->zp, nz * sizeof *p->zb);
+        p->B.zp = p->zb;
+        p->B.zp_count = nz;
+    }
+#ifdef SK_QGEMM_X86_AVX2
+    if (cpu_has_vnni() && cpu_has_avx2()) {
+        size_t Kp = (K + 3) & ~(size_t)3, total = 0;
+        for (size_t n0 = 0; n0 < N; n0 += VNC) {
+            size_t nc = N - n0 < VNC ? N - n0 : VNC;
+            total += ((nc + VNR - 1) / VNR) * Kp * VNR; /* every k block rounds up to quads */
+        }
+        p->data = scratch_alloc(total + 1, 1);
+        p->colsum = scratch_alloc(N + 1, sizeof *p->colsum);
+        p->cb = scratch_alloc(N + 1, sizeof *p->cb);
+        if (!p->data || !p->colsum || !p->cb) goto oom;
+        memset(p->colsum, 0, N * sizeof *p->colsum);
+        int8_t *d = p->data;
+        for (size_t n0 = 0; n0 < N; n0 += VNC) {
+            size_t nc = N - n0 < VNC ? N - n0 : VNC;
+            for (size_t k0 = 0; k0 < K; k0 += VKC) {
+                size_t kc = K - k0 < VKC ? K - k0 : VKC;
+                vnni_pack_b(&p->B, k0, kc, n0, nc, d, p->colsum + n0);
+                d += ((nc + VNR - 1) / VNR) * ((kc + 3) / 4) * VNR * 4;
+            }
+        }
+        for (size_t n = 0; n < N; n++) {
+            p->cb[n] = (int32_t)((uint32_t)(B->is_signed ? 0 : 128) - (uint32_t)qzp(&p->B, n));
+            p->need_cb |= p->cb[n] != 0;
+        }
+        p->vnni = 1;
+    }
+#endif
+    *out = p;
+    return SK_OK;
+oom:
+    sk_qgemm_packed_free(p);
+    return sk_error_set(err, SK_ENOMEM, "out of memory packing a %zux%zu integer matrix", K, N);
+}
+
+void sk_qgemm_packed_free(sk_qgemm_packed *p)
+{
+    if (!p) return;
+    free(p->zb);
+    free(p->data);
+    free(p->colsum);
+    free(p->cb);
+    free(p);
+}
+
+sk_status sk_qgemm_packed_run(size_t M, const sk_qmat *A, const sk_qgemm_packed *B, int32_t *C, size_t ldc,
+                              sk_error *err)
+{
+    if (M == 0 || B->N == 0) return SK_OK;
+#ifdef SK_QGEMM_X86_AVX2
+    if (B->vnni && cpu_has_vnni() && cpu_has_avx2()) {
+        if (qgemm_vnni_packed(M, A, B, C, ldc))
+            return sk_error_set(err, SK_ENOMEM, "out of memory for an %zux%zux%zu integer matrix product", M, B->N,
+                                B->K);
+        return SK_OK;
+    }
+#endif
+    return sk_qgemm(M, B->N, B->K, A, &B->B, C, ldc, err);
 }
 
 /* Many rows: chunks of columns are dequantized, each column's K values in a

@@ -39,6 +39,27 @@ sk_status sk_qgemm(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat
 void sk_qgemm_ref(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat *B,
                   int32_t *C, size_t ldc);
 
+/* B packed once for many products with different A (a constant weight): on
+ * CPUs with AVX-512 VNNI the kernel's panels and B's column sums, elsewhere
+ * just a reference to B. B->data must stay valid and unchanged while the pack
+ * exists; its zero points are copied. sk_qgemm_pack fails only with
+ * SK_ENOMEM; sk_qgemm_packed_free(NULL) is a no-op. */
+typedef struct sk_qgemm_packed sk_qgemm_packed;
+sk_status sk_qgemm_pack(size_t K, size_t N, const sk_qmat *B, sk_qgemm_packed **out, sk_error *err);
+void sk_qgemm_packed_free(sk_qgemm_packed *p);
+
+/* sk_qgemm with the packed B (K and N as packed): same result. */
+sk_status sk_qgemm_packed_run(size_t M, const sk_qmat *A, const sk_qgemm_packed *B, int32_t *C, size_t ldc,
+                              sk_error *err);
+
+/* ---- dynamic quantization of activations ------------------------------ */
+
+/* DynamicQuantizeLinear of n floats: *scale = (max(x, 0) - min(x, 0)) / 255,
+ * *zp = saturate(round(-min / scale)), y = saturate(round(x / scale) + zp)
+ * (round half to even), as ONNX defines it; the same code as the op's kernel
+ * (lib/sk_ops_quant.c), so a fused kernel gets identical bytes. */
+void sk_quantize_dynamic_u8(const float *x, size_t n, float *scale, uint8_t *zp, uint8_t *y);
+
 /* ---- N-bit block-quantized GEMM (MatMulNBits) ------------------------- */
 
 /* The weight of MatMulNBits in ONNX Runtime's layout: N columns, each of K

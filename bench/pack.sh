@@ -1,0 +1,87 @@
+#!/bin/sh
+# Packages on a DistilBERT-sized model (66M parameters), int8 and int4 (from
+# skiff-quant): skiff-pack's throughput and stored size per codec and level,
+# next to plain `brotli -q 11` and `zstd -19` of the whole model file in the
+# same run; then the shard-size sweep behind the 4 MiB default
+# (docs/format.md section 7), and verify/unpack speed.
+# Targets: stored size within 1% of `brotli -q 11` of the whole file; packing
+# the 67 MB int8 model under 30 s on a 2-core machine.
+#   BENCH_QUICK=1   skip the slow references and levels (brotli 10/11)
+set -eu
+B=${B:-build}
+BIN=$B/bin
+W=$B/bench/pack
+SRC=../shared/models/distilbert_base_graph
+D=$B/bench/distilbert
+if [ ! -f "$SRC/model.onnx" ] && [ ! -f "$D/model.onnx" ]; then echo "skipped: pack bench ($SRC is absent)"; exit 0; fi
+for t in brotli zstd; do command -v $t >/dev/null || { echo "skipped: pack bench ($t is not installed: make deps)"; exit 0; }; done
+if [ ! -f "$D/model.onnx" ]; then
+    mkdir -p "$D/ext"
+    cp "$SRC/model.onnx" "$SRC/weights.json" "$D/ext/"
+    /usr/bin/python3 ../shared/tools/fill_weights.py "$D/ext" >/dev/null
+    "$BIN/skiff-convert" "$D/ext/model.onnx" -o "$D/model.onnx" --inline -q
+fi
+mkdir -p "$W"
+[ -f "$W/int8.onnx" ] || "$BIN/skiff-quant" "$D/model.onnx" -o "$W/int8.onnx" --mode dynamic -q
+[ -f "$W/int4.onnx" ] || "$BIN/skiff-quant" "$D/model.onnx" -o "$W/int4.onnx" --mode int4 -q
+. bench/lib.sh
+QUICK=${BENCH_QUICK:-}
+cores=$(nproc)
+export SOURCE_DATE_EPOCH=1700000000
+
+# seconds of one run of a command (its output discarded)
+once() { RUNS=1 measure "$@"; echo "$T_MEDIAN"; }
+pkg_size() { du -cb "$1"/* | tail -n 1 | cut -f1; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f%%", (a / b - 1) * 100}'; }
+
+for q in int8 int4; do
+    M=$W/$q.onnx
+    size=$(wc -c < "$M")
+    echo "model: $q, $M, $(fmt_mb "$size") MB, $cores cores"
+    # the references: the whole file, one stream, single-threaded as the tools are
+    if [ -z "$QUICK" ]; then
+        t=$(once sh -c "brotli -q 11 -c '$M' > '$W/ref.br'"); br11=$(wc -c < "$W/ref.br")
+        echo "  brotli -q 11 (whole file)   $(fmt_mb "$br11") MB  ratio $(ratio "$br11" "$size")  $(fmt_s "$t") s"
+    fi
+    t=$(once sh -c "brotli -q 9 -c '$M' > '$W/ref.br'"); br9=$(wc -c < "$W/ref.br")
+    echo "  brotli -q 9  (whole file)   $(fmt_mb "$br9") MB  ratio $(ratio "$br9" "$size")  $(fmt_s "$t") s"
+    t=$(once sh -c "zstd -q -19 -c '$M' > '$W/ref.zst'"); z19=$(wc -c < "$W/ref.zst")
+    echo "  zstd -19     (whole file)   $(fmt_mb "$z19") MB  ratio $(ratio "$z19" "$size")  $(fmt_s "$t") s"
+    rm -f "$W/ref.br" "$W/ref.zst"
+    ref=${br11:-$br9}; refname=$([ -n "$QUICK" ] && echo "brotli -q 9" || echo "brotli -q 11")
+    levels="brotli:1 brotli:5 brotli:9 zstd:3 zstd:9 zstd:19 none:0"
+    [ -z "$QUICK" ] && levels="$levels brotli:10 brotli:11"
+    for cl in $levels; do
+        c=${cl%:*}; l=${cl#*:}
+        lv=$([ "$c" = none ] && echo "" || echo "--level $l")
+        runs=$([ "$c:$l" = brotli:9 ] && echo 3 || echo 1)
+        RUNS=$runs measure "$BIN/skiff-pack" "$M" -o "$W/p" --codec $c $lv -f -q
+        st=$(pkg_size "$W/p")
+        note=""
+        [ "$c:$l" = brotli:9 ] && note="  (default; median of 3, peak $(fmt_mb "$T_RSS") MB)"
+        printf '  skiff-pack %-10s        %s MB  ratio %s  %s vs %s  %s s = %s MB/s%s\n' "$c $([ "$c" = none ] || echo "$l")" \
+            "$(fmt_mb "$st")" "$(ratio "$st" "$size")" "$(pct "$st" "$ref")" "$refname" "$(fmt_s "$T_MEDIAN")" "$(fmt_rate "$size" "$T_MEDIAN")" "$note"
+    done
+    "$BIN/skiff-pack" "$M" -o "$W/p" -f -q
+    measure "$BIN/skiff-verify" "$W/p" --unsigned -q
+    echo "  skiff-verify (hashes, decode, raw hashes)  $(fmt_s "$T_MEDIAN") s = $(fmt_rate "$size" "$T_MEDIAN") MB/s"
+    rm -rf "$W/u"
+    t=$(once "$BIN/skiff-unpack" "$W/p" -o "$W/u" -q)
+    echo "  skiff-unpack                               $(fmt_s "$t") s = $(fmt_rate "$size" "$t") MB/s"
+    rm -rf "$W/u"
+done
+
+# shard size: stored size and pack time (the default codec and level)
+echo "shard size sweep (brotli 9): stored bytes, vs 4MiB, shards (oversized), pack s"
+for q in int8 int4; do
+    "$BIN/skiff-pack" "$W/$q.onnx" -o "$W/p" -f -q
+    base=$(pkg_size "$W/p")
+    for s in 1MiB 2MiB 4MiB 8MiB 16MiB 32MiB; do
+        RUNS=1 measure "$BIN/skiff-pack" "$W/$q.onnx" -o "$W/p" --shard-size $s -f -q
+        "$BIN/skiff-pack" "$W/$q.onnx" -o "$W/p" --shard-size $s -f -q --json > "$W/p.json"
+        n=$(/usr/bin/python3 -c "import json; d=json.load(open('$W/p.json')); print(d['shards'], '(%d)' % d['oversized_shards'])")
+        st=$(pkg_size "$W/p")
+        printf '  %s %-6s  %s  %s  %-8s  %s s\n' "$q" "$s" "$st" "$(pct "$st" "$base")" "$n" "$(fmt_s "$T_MEDIAN")"
+    done
+done
+rm -rf "$W/p" "$W/p.json"
