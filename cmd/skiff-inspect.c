@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sk_attn.h"
 #include "sk_cli.h"
 #include "sk_model.h"
 #include "sk_stats.h"
@@ -12,12 +13,13 @@ static const char usage[] =
     "\n"
     "Prints an ONNX model's IR version, producer, opsets, inputs and outputs\n"
     "(dtype and shape, symbolic dims by name), operator histogram, weight count\n"
-    "and bytes by dtype and by storage (initializer, Constant, external), and\n"
-    "the largest tensors.\n"
+    "and bytes by dtype and by storage (initializer, Constant, external), the\n"
+    "largest tensors, and the multi-head attention blocks (layer, heads, head\n"
+    "size, and the nodes and weights that carry the heads).\n"
     "\n"
     "  --json     machine-readable output (keys: ir_version, producer, opsets,\n"
     "             inputs, outputs, ops, nodes, params, bytes, by_dtype,\n"
-    "             by_storage, largest)\n"
+    "             by_storage, largest, attention)\n"
     "  --top N    how many of the largest tensors to list (default 10)\n"
     "  -q, -v     quieter, more verbose\n"
     "  -h, --help, -V, --version\n"
@@ -71,7 +73,113 @@ static void print_bucket_json(FILE *f, const sk_weight_bucket *b)
     fprintf(f, "{\"tensors\": %" PRIu64 ", \"params\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", b->tensors, b->params, b->bytes);
 }
 
-static void print_json(FILE *f, sk_model *m, const sk_model_stats *st)
+static const char *node_name(const sk_node_proto *n, char *buf, size_t cap)
+{
+    if (!n) return "";
+    if (n->name && *n->name) return n->name;
+    snprintf(buf, cap, "%s -> %s", n->op_type, n->n_output ? n->output[0] : "?");
+    return buf;
+}
+
+static void print_proj_json(FILE *f, const char *key, const sk_attn_proj *p, int rows)
+{
+    char nb[512];
+    fprintf(f, ", ");
+    sk_json_str(f, key);
+    fputs(": {\"node\": ", f);
+    sk_json_str(f, node_name(p->node, nb, sizeof nb));
+    fputs(", \"op\": ", f);
+    sk_json_str(f, p->node ? p->node->op_type : "");
+    fputs(", \"weight\": ", f);
+    sk_json_str(f, p->weight ? p->weight : "");
+    fprintf(f, ", \"%s\": [%" PRId64 ", %" PRId64 "], \"transposed\": %s, \"bias\": ", rows ? "rows" : "columns", p->col,
+            p->col + p->width, p->transposed ? "true" : "false");
+    if (p->bias) sk_json_str(f, p->bias);
+    else fputs("null", f);
+    fputc('}', f);
+}
+
+static void print_attention_json(FILE *f, const sk_attn_info *a)
+{
+    char nb[512];
+    fputs(",\n  \"attention\": {\"blocks\": [", f);
+    for (size_t i = 0; a && i < a->n_blocks; i++) {
+        const sk_attn_block *b = &a->blocks[i];
+        fprintf(f, "%s\n    {\"layer\": %" PRId64 ", \"kind\": ", i ? "," : "", b->layer);
+        sk_json_str(f, sk_attn_kind_name(b->kind));
+        fprintf(f, ", \"heads\": %" PRId64 ", \"kv_heads\": %" PRId64 ", \"head_size\": %" PRId64
+                   ", \"v_head_size\": %" PRId64 ", \"hidden\": %" PRId64 ", \"head_params\": %" PRId64 ", \"core\": ",
+                b->heads, b->kv_heads, b->head_size, b->v_head_size, b->hidden, sk_attn_block_params(b));
+        sk_json_str(f, node_name(b->core, nb, sizeof nb));
+        print_proj_json(f, "q", &b->q, 0);
+        print_proj_json(f, "k", &b->k, 0);
+        print_proj_json(f, "v", &b->v, 0);
+        print_proj_json(f, "o", &b->o, 1);
+        fputs(", \"split\": ", f);
+        if (b->split) sk_json_str(f, node_name(b->split, nb, sizeof nb));
+        else fputs("null", f);
+        fputs(", \"context\": ", f);
+        sk_json_str(f, b->context);
+        fprintf(f, ", \"head_constants\": %zu, \"headwise_constants\": %zu}", b->n_refs, b->n_headwise);
+    }
+    fputs(a && a->n_blocks ? "\n  ], \"unrecognised\": [" : "], \"unrecognised\": [", f);
+    for (size_t i = 0; a && i < a->n_misses; i++) {
+        fputs(i ? ", {\"node\": " : "{\"node\": ", f);
+        sk_json_str(f, a->misses[i].node);
+        fputs(", \"reason\": ", f);
+        sk_json_str(f, a->misses[i].reason);
+        fputc('}', f);
+    }
+    fputs("]}", f);
+}
+
+static void print_attention_text(FILE *f, const sk_attn_info *a, int verbosity)
+{
+    char nb[512];
+    if (!a->n_blocks) {
+        if (a->n_misses)
+            fprintf(f, "\nattention  none recognised (%zu Softmax node%s between MatMuls could not be resolved)\n",
+                    a->n_misses, a->n_misses == 1 ? "" : "s");
+        else
+            fputs("\nattention  none recognised (no Softmax between two MatMuls, no com.microsoft Attention or "
+                  "MultiHeadAttention)\n", f);
+    } else {
+        int64_t total = 0;
+        for (size_t i = 0; i < a->n_blocks; i++) total += a->blocks[i].heads;
+        fprintf(f, "\nattention  %zu block%s, %" PRId64 " heads\n", a->n_blocks, a->n_blocks == 1 ? "" : "s", total);
+        fputs("  layer heads kv  head  kind          core\n", f);
+    }
+    for (size_t i = 0; i < a->n_blocks; i++) {
+        const sk_attn_block *b = &a->blocks[i];
+        fprintf(f, "  %-5" PRId64 " %-5" PRId64 " %-3" PRId64 " %-5" PRId64 " %-13s %s\n", b->layer, b->heads, b->kv_heads,
+                b->head_size,
+                b->kind == SK_ATTN_GRAPH ? "graph" : b->kind == SK_ATTN_MS_ATTENTION ? "ms.Attention" : "ms.MHA",
+                node_name(b->core, nb, sizeof nb));
+        if (verbosity < 1) continue;
+        const struct { const char *k; const sk_attn_proj *p; } pr[4] = { { "q", &b->q }, { "k", &b->k }, { "v", &b->v }, { "o", &b->o } };
+        for (size_t r = 0; r < 4; r++) {
+            const sk_attn_proj *p = pr[r].p;
+            fprintf(f, "        %s %-9s %s  weight %s %s %" PRId64 "..%" PRId64 "%s%s\n", pr[r].k, p->node->op_type,
+                    node_name(p->node, nb, sizeof nb), p->weight, r == 3 ? "rows" : "cols", p->col, p->col + p->width,
+                    p->bias ? "  bias " : "", p->bias ? p->bias : "");
+        }
+        if (verbosity < 2) continue;
+        fprintf(f, "        context %s, %zu head-count constant%s, %zu per-head constant%s\n", b->context, b->n_refs,
+                b->n_refs == 1 ? "" : "s", b->n_headwise, b->n_headwise == 1 ? "" : "s");
+        static const char *const dims[] = { "heads", "kv_heads", "group", "q width", "v width", "kv width",
+                                            "kv v width", "fused width", "split sizes" };
+        for (size_t r = 0; r < b->n_refs; r++) {
+            const sk_attn_ref *rf = &b->refs[r];
+            if (rf->attr) fprintf(f, "          %s: attribute %s of %s\n", dims[rf->dim], rf->attr, node_name(rf->node, nb, sizeof nb));
+            else fprintf(f, "          %s: %s input %zu [%" PRId64 "]\n", dims[rf->dim], node_name(rf->node, nb, sizeof nb),
+                         rf->input, rf->elem);
+        }
+    }
+    for (size_t i = 0; i < a->n_misses && (verbosity >= 1 || !a->n_blocks); i++)
+        fprintf(f, "  not recognised: %s: %s\n", a->misses[i].node, a->misses[i].reason);
+}
+
+static void print_json(FILE *f, sk_model *m, const sk_model_stats *st, const sk_attn_info *attn)
 {
     sk_model_proto *p = sk_model_proto_of(m);
     sk_graph_proto *g = sk_model_graph(m);
@@ -120,10 +228,12 @@ static void print_json(FILE *f, sk_model *m, const sk_model_stats *st)
         fprintf(f, "], \"bytes\": %" PRIu64 ", \"storage\": \"%s\"}", st->largest[i].bytes,
                 sk_tensor_proto_storage(t) == SK_STORE_EXTERNAL ? "external" : st->largest[i].place ? "constant" : "initializer");
     }
-    fputs("]\n}\n", f);
+    fputc(']', f);
+    print_attention_json(f, attn);
+    fputs("\n}\n", f);
 }
 
-static void print_text(FILE *f, sk_model *m, const sk_model_stats *st, int verbosity)
+static void print_text(FILE *f, sk_model *m, const sk_model_stats *st, const sk_attn_info *attn, int verbosity)
 {
     char hb[32];
     sk_model_proto *p = sk_model_proto_of(m);
@@ -171,6 +281,7 @@ static void print_text(FILE *f, sk_model *m, const sk_model_stats *st, int verbo
         fprintf(f, "  %-40s %-8s %-16s %s\n", t->name ? t->name : "", sk_dtype_name(t->data_type), shape,
                 sk_human_bytes(st->largest[i].bytes, hb, sizeof hb));
     }
+    print_attention_text(f, attn, verbosity);
 }
 
 int main(int argc, char **argv)
@@ -203,8 +314,15 @@ int main(int argc, char **argv)
         sk_model_free(m);
         return sk_cli_fail(&cli, &err);
     }
-    if (cli.json) print_json(stdout, m, &st);
-    else print_text(stdout, m, &st, cli.verbosity);
+    sk_attn_info *attn;
+    if (sk_attn_find(m, &attn, &err)) {
+        sk_model_stats_free(&st);
+        sk_model_free(m);
+        return sk_cli_fail(&cli, &err);
+    }
+    if (cli.json) print_json(stdout, m, &st, attn);
+    else print_text(stdout, m, &st, attn, cli.verbosity);
+    sk_attn_info_free(attn);
     sk_model_stats_free(&st);
     sk_model_free(m);
     if (fflush(stdout) != 0) return SK_EXIT_FAIL;

@@ -1,0 +1,642 @@
+/* Head pruning (quant/sk_prune*.c) on a small attention graph built in
+ * memory: the rewrite against the unpruned graph with the same heads' output
+ * rows zeroed, separate and fused projections, both scores, bias and
+ * least-squares compensation, the errors, determinism; and the BERT
+ * classifier in ../shared/models when present. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sk_engine.h"
+#include "sk_model.h"
+#include "sk_npy.h"
+#include "sk_prune.h"
+#include "sk_quant_calib.h"
+
+#define SHARED "../shared/models"
+
+/* ---- building graphs -------------------------------------------------------- */
+
+static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_t *dims)
+{
+    Onnx__ValueInfoProto *v = malloc(sizeof *v);
+    onnx__value_info_proto__init(v);
+    v->name = strdup(name);
+    v->type = malloc(sizeof *v->type);
+    onnx__type_proto__init(v->type);
+    v->type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    v->type->tensor_type = malloc(sizeof *v->type->tensor_type);
+    onnx__type_proto__tensor__init(v->type->tensor_type);
+    v->type->tensor_type->has_elem_type = 1;
+    v->type->tensor_type->elem_type = SK_FLOAT;
+    if (rank >= 0) {
+        Onnx__TensorShapeProto *sh = malloc(sizeof *sh);
+        onnx__tensor_shape_proto__init(sh);
+        sh->n_dim = (size_t)rank;
+        sh->dim = calloc((size_t)rank + 1, sizeof *sh->dim);
+        for (int i = 0; i < rank; i++) {
+            sh->dim[i] = malloc(sizeof *sh->dim[i]);
+            onnx__tensor_shape_proto__dimension__init(sh->dim[i]);
+            sh->dim[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            sh->dim[i]->dim_value = dims[i];
+        }
+        v->type->tensor_type->shape = sh;
+    }
+    return v;
+}
+
+static void push_vi(size_t *n, Onnx__ValueInfoProto ***arr, Onnx__ValueInfoProto *v)
+{
+    *arr = realloc(*arr, (*n + 1) * sizeof **arr);
+    (*arr)[(*n)++] = v;
+}
+
+static sk_node_proto *node(sk_graph_proto *g, const char *op, const char *name, const char *a, const char *b,
+                           const char *c, const char *out)
+{
+    const char *ins[3] = { a, b, c };
+    size_t n = c ? 3 : b ? 2 : 1;
+    sk_node_proto *nd = sk_node_proto_new(op, NULL, name, n, ins, 1, &out);
+    assert_non_null(nd);
+    assert_int_equal(sk_graph_insert_node(g, SIZE_MAX, nd), SK_OK);
+    return nd;
+}
+
+static void init_f(sk_graph_proto *g, const char *name, int rank, const int64_t *dims, unsigned *seed)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    float *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++) {
+        *seed = *seed * 1103515245u + 12345u;
+        v[i] = ((float)((*seed >> 8) & 0xffff) / 65536.0f - 0.5f) * 0.6f;
+    }
+    sk_tensor_proto *t = sk_tensor_proto_new(name, SK_FLOAT, rank, dims, v, (size_t)n * 4);
+    free(v);
+    assert_non_null(t);
+    assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
+}
+
+static void init_i(sk_graph_proto *g, const char *name, int64_t n, const int64_t *v)
+{
+    int64_t dims[1] = { n };
+    sk_tensor_proto *t = sk_tensor_proto_new(name, SK_INT64, 1, dims, v, (size_t)n * 8);
+    assert_non_null(t);
+    assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
+}
+
+static sk_model *wrap(sk_graph_proto *g)
+{
+    Onnx__ModelProto *mp = malloc(sizeof *mp);
+    onnx__model_proto__init(mp);
+    mp->has_ir_version = 1;
+    mp->ir_version = 8;
+    mp->n_opset_import = 1;
+    mp->opset_import = malloc(sizeof *mp->opset_import);
+    mp->opset_import[0] = malloc(sizeof **mp->opset_import);
+    onnx__operator_set_id_proto__init(mp->opset_import[0]);
+    mp->opset_import[0]->domain = strdup("");
+    mp->opset_import[0]->has_version = 1;
+    mp->opset_import[0]->version = 17;
+    mp->graph = g;
+    sk_model *m;
+    sk_error err;
+    assert_int_equal(sk_model_wrap(mp, NULL, &m, &err), SK_OK);
+    return m;
+}
+
+static int with_head_bias; /* the next attention_model adds a per-head constant to the scores */
+
+/* x [1,S,E] -> multi-head self-attention (H heads of D) -> y [1,S,E].
+ * fused: one [E,3E] projection cut by a Split (1), or reshaped to
+ * [1,S,3,H,D] and indexed per part (2). q_from_input: the query is the
+ * graph input itself (no projection). zero_heads (may be NULL): heads whose
+ * rows of the output projection are zero. */
+static sk_model *attention_model(int64_t H, int64_t D, int fused, int q_from_input, const int *zero_heads)
+{
+    int64_t E = H * D, S = 5;
+    unsigned seed = 42;
+    sk_graph_proto *g = malloc(sizeof *g);
+    onnx__graph_proto__init(g);
+    g->name = strdup("attn");
+    int64_t xd[3] = { 1, S, E };
+    push_vi(&g->n_input, &g->input, value_info("x", 3, xd));
+    push_vi(&g->n_output, &g->output, value_info("y", 3, xd));
+    int64_t ee[2] = { E, E }, e1[1] = { E }, e3[2] = { E, 3 * E }, e31[1] = { 3 * E };
+    int64_t split_shape[4] = { 1, -1, H, D }, merge_shape[3] = { 1, -1, E }, sizes[3] = { E, E, E };
+    init_i(g, "split_shape", 4, split_shape);
+    init_i(g, "merge_shape", 3, merge_shape);
+    if (fused) {
+        init_f(g, "wqkv", 2, e3, &seed);
+        init_f(g, "bqkv", 1, e31, &seed);
+        node(g, "MatMul", "qkv_proj", "x", "wqkv", NULL, "qkv0");
+        node(g, "Add", "qkv_bias", "qkv0", "bqkv", NULL, "qkv1");
+    }
+    if (fused == 1) { /* GPT-2: a Split */
+        init_i(g, "qkv_sizes", 3, sizes);
+        const char *ins[2] = { "qkv1", "qkv_sizes" }, *outs[3] = { "q1", "k1", "v1" };
+        sk_node_proto *sp = sk_node_proto_new("Split", NULL, "qkv_split", 2, ins, 3, outs);
+        assert_int_equal(sk_node_add_attr_int(sp, "axis", 2), SK_OK);
+        assert_int_equal(sk_graph_insert_node(g, SIZE_MAX, sp), SK_OK);
+    } else if (fused == 2) { /* timm: [1,S,3,H,D], parts first, one Gather per part */
+        static const int64_t p20314[5] = { 2, 0, 3, 1, 4 }, p0132[4] = { 0, 1, 3, 2 };
+        int64_t parts_shape[5] = { 1, -1, 3, H, D };
+        init_i(g, "parts_shape", 5, parts_shape);
+        node(g, "Reshape", "qkv_parts", "qkv1", "parts_shape", NULL, "qkv2");
+        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "qkv_tr", "qkv2", NULL, NULL, "qkv3"), "perm", 5, p20314),
+                         SK_OK);
+        const char *r[3] = { "q", "k", "v" };
+        for (int64_t i = 0; i < 3; i++) {
+            char idx[8], out[8], gname[16];
+            snprintf(idx, sizeof idx, "i%s", r[i]);
+            snprintf(out, sizeof out, "%s3%s", r[i], i == 1 ? "t" : "");
+            snprintf(gname, sizeof gname, "%s_part", r[i]);
+            sk_tensor_proto *t = sk_tensor_proto_new(idx, SK_INT64, 0, NULL, &i, 8);
+            assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
+            assert_int_equal(sk_node_add_attr_int(node(g, "Gather", gname, "qkv3", idx, NULL, out), "axis", 0), SK_OK);
+        }
+        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "k_tr", "k3t", NULL, NULL, "k3"), "perm", 4, p0132), SK_OK);
+    } else {
+        const char *r[3] = { "q", "k", "v" };
+        for (int i = 0; i < 3; i++) {
+            char w[8], b[8], mm[16], ad[16], o0[8], o1[8];
+            snprintf(w, sizeof w, "w%s", r[i]);
+            snprintf(b, sizeof b, "b%s", r[i]);
+            snprintf(mm, sizeof mm, "%s_proj", r[i]);
+            snprintf(ad, sizeof ad, "%s_bias", r[i]);
+            snprintf(o0, sizeof o0, "%s0", r[i]);
+            snprintf(o1, sizeof o1, "%s1", r[i]);
+            init_f(g, w, 2, ee, &seed);
+            init_f(g, b, 1, e1, &seed);
+            if (i == 0 && q_from_input) {
+                node(g, "Identity", "q_id", "x", NULL, NULL, "q1");
+                continue;
+            }
+            node(g, "MatMul", mm, "x", w, NULL, o0);
+            node(g, "Add", ad, b, o0, NULL, o1); /* bias first, as TorchScript writes it */
+        }
+    }
+    init_f(g, "wo", 2, ee, &seed);
+    if (zero_heads) { /* the reference for pruning without compensation: those heads' rows of wo are 0 */
+        sk_tensor_proto *wo = sk_graph_initializer(g, "wo");
+        float *w = (float *)wo->raw_data.data;
+        for (int64_t h = 0; h < H; h++)
+            if (zero_heads[h]) memset(w + h * D * E, 0, (size_t)(D * E) * sizeof *w);
+    }
+    init_f(g, "bo", 1, e1, &seed);
+    float scale = 0.35f;
+    sk_tensor_proto *sc = sk_tensor_proto_new("scale", SK_FLOAT, 0, NULL, &scale, 4);
+    assert_int_equal(sk_graph_add_initializer(g, sc), SK_OK);
+    static const int64_t p0213[4] = { 0, 2, 1, 3 }, p0231[4] = { 0, 2, 3, 1 };
+    if (fused != 2) {
+        node(g, "Reshape", "q_split", "q1", "split_shape", NULL, "q2");
+        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "q_tr", "q2", NULL, NULL, "q3"), "perm", 4, p0213), SK_OK);
+        node(g, "Reshape", "k_split", "k1", "split_shape", NULL, "k2");
+        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "k_tr", "k2", NULL, NULL, "k3"), "perm", 4, p0231), SK_OK);
+        node(g, "Reshape", "v_split", "v1", "split_shape", NULL, "v2");
+        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "v_tr", "v2", NULL, NULL, "v3"), "perm", 4, p0213), SK_OK);
+    }
+    node(g, "MatMul", "scores", "q3", "k3", NULL, "s0");
+    node(g, "Mul", "scale_mul", "s0", "scale", NULL, "s1");
+    if (with_head_bias) { /* a relative position bias: one [S,S] table per head */
+        int64_t hb[4] = { 1, H, S, S };
+        init_f(g, "head_bias", 4, hb, &seed);
+        node(g, "Add", "head_bias_add", "s1", "head_bias", NULL, "s1b");
+    }
+    assert_int_equal(sk_node_add_attr_int(node(g, "Softmax", "softmax", with_head_bias ? "s1b" : "s1", NULL, NULL, "p"),
+                                          "axis", -1), SK_OK);
+    node(g, "MatMul", "context", "p", "v3", NULL, "c0");
+    assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "c_tr", "c0", NULL, NULL, "c1"), "perm", 4, p0213), SK_OK);
+    node(g, "Reshape", "c_merge", "c1", "merge_shape", NULL, "c2");
+    node(g, "MatMul", "o_proj", "c2", "wo", NULL, "o0");
+    node(g, "Add", "o_bias", "o0", "bo", NULL, "y");
+    return wrap(g);
+}
+
+/* ---- samples and runs ----------------------------------------------------------- */
+
+static char tmpdir[256];
+
+/* n samples of x [1,5,E] under tmpdir/name/sNN/x.npy. */
+static sk_quant_calib *make_calib(const char *name, size_t n, int64_t E)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    mkdir(dir, 0755);
+    unsigned seed = 7;
+    for (size_t i = 0; i < n; i++) {
+        char sd[600], f[700];
+        snprintf(sd, sizeof sd, "%s/s%02zu", dir, i);
+        mkdir(sd, 0755);
+        snprintf(f, sizeof f, "%s/x.npy", sd);
+        sk_tensor t = { 0 };
+        int64_t dims[3] = { 1, 5, E };
+        sk_error err;
+        assert_int_equal(sk_tensor_alloc(&t, SK_FLOAT, 3, dims, &err), SK_OK);
+        for (int64_t k = 0; k < t.numel; k++) {
+            seed = seed * 1103515245u + 12345u;
+            ((float *)t.data)[k] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+        }
+        assert_int_equal(sk_npy_save(f, &t, &err), SK_OK);
+        sk_tensor_free(&t);
+    }
+    sk_quant_calib *c;
+    sk_error err;
+    assert_int_equal(sk_quant_calib_open(dir, 0, &c, &err), SK_OK);
+    return c;
+}
+
+/* Runs m on sample i of c: the output y. */
+static sk_tensor run_sample(sk_model *m, const sk_quant_calib *c, size_t i)
+{
+    sk_engine *e;
+    sk_error err;
+    assert_int_equal(sk_engine_create(m, NULL, &e, &err), SK_OK);
+    sk_quant_sample s;
+    assert_int_equal(sk_quant_calib_load(c, i, e, &s, &err), SK_OK);
+    sk_tensor out[1] = { { 0 } };
+    assert_int_equal(sk_engine_run(e, s.n, s.names, s.ptrs, out, &err), SK_OK);
+    sk_quant_sample_free(&s);
+    sk_engine_free(e);
+    return out[0];
+}
+
+static double max_abs_diff(const sk_tensor *a, const sk_tensor *b)
+{
+    assert_int_equal(a->numel, b->numel);
+    double d = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double x = fabs((double)((const float *)a->data)[i] - ((const float *)b->data)[i]);
+        if (x > d) d = x;
+    }
+    return d;
+}
+
+static const int64_t *init_dims(sk_model *m, const char *name, size_t *rank)
+{
+    sk_tensor_proto *t = sk_graph_initializer(sk_model_graph(m), name);
+    assert_non_null(t);
+    *rank = t->n_dims;
+    return t->dims;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+/* Without compensation, pruning = zeroing the heads' output rows, and the
+ * weights shrink by whole heads. */
+static void check_exact(int fused)
+{
+    int64_t H = 4, D = 8, E = 32;
+    int zero[4] = { 0, 1, 0, 1 };
+    sk_model *m = attention_model(H, D, fused, 0, NULL), *ref = attention_model(H, D, fused, 0, zero);
+    char name[32];
+    snprintf(name, sizeof name, "exact%d", fused);
+    sk_quant_calib *c = make_calib(name, 2, E);
+    sk_prune_opts o;
+    sk_prune_opts_init(&o);
+    sk_prune_pick picks[2] = { { 0, 1 }, { 0, 3 } };
+    o.picks = picks;
+    o.n_picks = 2;
+    o.compensate = SK_PRUNE_COMP_NONE;
+    o.calib = c;
+    o.threads = 1;
+    sk_prune_report *rep = sk_prune_report_create();
+    sk_error err;
+    assert_int_equal(sk_prune_model(m, &o, rep, &err), SK_OK);
+    assert_int_equal(rep->heads_removed, 2);
+    assert_int_equal(rep->heads_total, 4);
+    assert_true(rep->check_rel_err >= 0 && rep->check_rel_err < 1e-5);
+    assert_int_equal(rep->blocks[0].kept, 2);
+    assert_true(rep->blocks[0].pruned[1] && rep->blocks[0].pruned[3] && !rep->blocks[0].pruned[0]);
+    size_t rank;
+    const int64_t *d = init_dims(m, "wo", &rank);
+    assert_int_equal(rank, 2);
+    assert_int_equal(d[0], 16);
+    assert_int_equal(d[1], 32);
+    if (fused) {
+        d = init_dims(m, "wqkv", &rank);
+        assert_int_equal(d[1], 48);
+        d = init_dims(m, "bqkv", &rank);
+        assert_int_equal(d[0], 48);
+    } else {
+        d = init_dims(m, "wq", &rank);
+        assert_int_equal(d[1], 16);
+        d = init_dims(m, "bv", &rank);
+        assert_int_equal(d[0], 16);
+    }
+    assert_int_equal(rep->head_params_after, fused ? 32 * 48 + 48 + 16 * 32 : 3 * (32 * 16 + 16) + 16 * 32);
+    for (size_t i = 0; i < 2; i++) {
+        sk_tensor a = run_sample(m, c, i), b = run_sample(ref, c, i);
+        assert_true(max_abs_diff(&a, &b) < 1e-5);
+        sk_tensor_free(&a);
+        sk_tensor_free(&b);
+    }
+    /* the pruned graph is still recognised: two heads left */
+    sk_attn_info *info;
+    assert_int_equal(sk_attn_find(m, &info, &err), SK_OK);
+    assert_int_equal(info->n_blocks, 1);
+    assert_int_equal(info->blocks[0].heads, 2);
+    sk_attn_info_free(info);
+    sk_prune_report_free(rep);
+    sk_quant_calib_free(c);
+    sk_model_free(m);
+    sk_model_free(ref);
+}
+
+static void test_exact_separate(void **state)
+{
+    (void)state;
+    check_exact(0);
+}
+
+static void test_exact_fused(void **state)
+{
+    (void)state;
+    check_exact(1);
+}
+
+static void test_exact_fused_parts(void **state)
+{
+    (void)state;
+    check_exact(2);
+}
+
+/* a per-head constant on the scores loses the removed heads' tables */
+static void test_exact_head_bias(void **state)
+{
+    (void)state;
+    with_head_bias = 1;
+    check_exact(0);
+    with_head_bias = 1;
+    sk_model *m = attention_model(4, 8, 0, 0, NULL);
+    with_head_bias = 0;
+    sk_prune_opts o;
+    sk_prune_opts_init(&o);
+    sk_prune_pick picks[1] = { { 0, 2 } };
+    o.picks = picks;
+    o.n_picks = 1;
+    o.compensate = SK_PRUNE_COMP_NONE;
+    sk_error err;
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_OK);
+    /* the Add now reads a [1,3,5,5] copy */
+    sk_graph_proto *g = sk_model_graph(m);
+    const sk_tensor_proto *t = NULL;
+    for (size_t i = 0; i < g->n_node; i++)
+        if (!strcmp(g->node[i]->name, "head_bias_add")) t = sk_graph_initializer(g, g->node[i]->input[1]);
+    assert_non_null(t);
+    assert_int_equal(t->n_dims, 4);
+    assert_int_equal(t->dims[1], 3);
+    sk_model_free(m);
+}
+
+/* Scores are finite, the removed head has the lowest score, both methods. */
+static void test_scores(void **state)
+{
+    (void)state;
+    sk_quant_calib *c = make_calib("scores", 3, 32);
+    for (int method = 0; method < 2; method++) {
+        sk_model *m = attention_model(4, 8, 0, 0, NULL);
+        sk_prune_opts o;
+        sk_prune_opts_init(&o);
+        o.percent = -1;
+        o.heads = 1;
+        o.score = method ? SK_PRUNE_SCORE_ACTIVATION : SK_PRUNE_SCORE_ABLATION;
+        o.calib = c;
+        o.threads = 2;
+        sk_prune_report *rep = sk_prune_report_create();
+        sk_error err;
+        assert_int_equal(sk_prune_model(m, &o, rep, &err), SK_OK);
+        assert_int_equal(rep->n_blocks, 1);
+        assert_int_equal(rep->samples, 3);
+        const sk_prune_block_report *b = &rep->blocks[0];
+        int64_t lowest = 0;
+        for (int64_t h = 0; h < 4; h++) {
+            assert_true(isfinite(b->scores[h]) && b->scores[h] > 0);
+            if (b->scores[h] < b->scores[lowest]) lowest = h;
+        }
+        assert_int_equal(b->kept, 3);
+        assert_true(b->pruned[lowest]);
+        if (!method) assert_non_null(strstr(rep->metric, "rel. L2(y)"));
+        sk_prune_report_free(rep);
+        sk_model_free(m);
+    }
+    sk_quant_calib_free(c);
+}
+
+/* The mean of the block's output over the samples, per feature. */
+static void mean_output(sk_model *m, const sk_quant_calib *c, double *mean, int64_t E)
+{
+    memset(mean, 0, (size_t)E * sizeof *mean);
+    size_t rows = 0;
+    for (size_t i = 0; i < sk_quant_calib_count(c); i++) {
+        sk_tensor y = run_sample(m, c, i);
+        for (int64_t r = 0; r < y.numel / E; r++, rows++)
+            for (int64_t j = 0; j < E; j++) mean[j] += ((const float *)y.data)[r * E + j];
+        sk_tensor_free(&y);
+    }
+    for (int64_t j = 0; j < E; j++) mean[j] /= (double)rows;
+}
+
+static double sq_error(sk_model *m, sk_model *ref, const sk_quant_calib *c)
+{
+    double e = 0;
+    for (size_t i = 0; i < sk_quant_calib_count(c); i++) {
+        sk_tensor a = run_sample(m, c, i), b = run_sample(ref, c, i);
+        for (int64_t k = 0; k < a.numel; k++) {
+            double d = (double)((const float *)a.data)[k] - ((const float *)b.data)[k];
+            e += d * d;
+        }
+        sk_tensor_free(&a);
+        sk_tensor_free(&b);
+    }
+    return e;
+}
+
+/* Bias compensation keeps the mean output on the samples; least squares
+ * fits the unpruned output at least as well and reports its scales. */
+static void test_compensation(void **state)
+{
+    (void)state;
+    int64_t E = 32;
+    sk_quant_calib *c = make_calib("comp", 4, E);
+    sk_model *orig = attention_model(4, 8, 0, 0, NULL);
+    double want[32], got[32], err_of[3];
+    mean_output(orig, c, want, E);
+    for (int mode = 0; mode < 3; mode++) {
+        sk_model *m = attention_model(4, 8, 0, 0, NULL);
+        sk_prune_opts o;
+        sk_prune_opts_init(&o);
+        sk_prune_pick picks[2] = { { 0, 0 }, { 0, 2 } };
+        o.picks = picks;
+        o.n_picks = 2;
+        o.compensate = mode == 0 ? SK_PRUNE_COMP_NONE : mode == 1 ? SK_PRUNE_COMP_BIAS : SK_PRUNE_COMP_LSQ;
+        o.calib = c;
+        sk_prune_report *rep = sk_prune_report_create();
+        sk_error err;
+        assert_int_equal(sk_prune_model(m, &o, rep, &err), SK_OK);
+        assert_true(rep->check_rel_err >= 0 && rep->check_rel_err < 1e-4);
+        if (mode == 1) {
+            mean_output(m, c, got, E);
+            for (int64_t j = 0; j < E; j++) assert_true(fabs(got[j] - want[j]) < 1e-4);
+        }
+        if (mode == 2) {
+            assert_non_null(rep->blocks[0].alpha);
+            assert_true(rep->blocks[0].alpha[0] == 0 && rep->blocks[0].alpha[1] > 0);
+        } else {
+            assert_null(rep->blocks[0].alpha);
+        }
+        err_of[mode] = sq_error(m, orig, c);
+        sk_prune_report_free(rep);
+        sk_model_free(m);
+    }
+    assert_true(err_of[1] < err_of[0]);
+    assert_true(err_of[2] <= err_of[1] * 1.001);
+    sk_model_free(orig);
+    sk_quant_calib_free(c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    sk_quant_calib *c = make_calib("errors", 1, 32);
+    sk_prune_opts o;
+    sk_error err;
+    /* more heads than min_heads allows */
+    sk_model *m = attention_model(4, 8, 0, 0, NULL);
+    sk_prune_opts_init(&o);
+    o.percent = -1;
+    o.heads = 4;
+    o.calib = c;
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_EINVAL);
+    assert_non_null(strstr(err.msg, "at most 3"));
+    sk_model_free(m);
+    /* a pick outside the model */
+    m = attention_model(4, 8, 0, 0, NULL);
+    sk_prune_opts_init(&o);
+    sk_prune_pick bad[1] = { { 0, 4 } };
+    o.picks = bad;
+    o.n_picks = 1;
+    o.compensate = SK_PRUNE_COMP_NONE;
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_EINVAL);
+    assert_non_null(strstr(err.msg, "0:4"));
+    sk_model_free(m);
+    /* every head of a layer */
+    m = attention_model(2, 16, 0, 0, NULL);
+    sk_prune_pick all[2] = { { 0, 0 }, { 0, 1 } };
+    o.picks = all;
+    o.n_picks = 2;
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_EINVAL);
+    assert_non_null(strstr(err.msg, "fewer than the minimum"));
+    sk_model_free(m);
+    /* scoring without samples */
+    m = attention_model(4, 8, 0, 0, NULL);
+    sk_prune_opts_init(&o);
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_EINVAL);
+    assert_non_null(strstr(err.msg, "calibration"));
+    sk_model_free(m);
+    /* no attention */
+    m = attention_model(4, 8, 0, 1, NULL);
+    sk_prune_opts_init(&o);
+    o.calib = c;
+    assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_EINVAL);
+    assert_non_null(strstr(err.msg, "projection"));
+    sk_model_free(m);
+    sk_quant_calib_free(c);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    sk_quant_calib *c = make_calib("det", 3, 32);
+    uint8_t *buf[2];
+    size_t len[2];
+    for (int i = 0; i < 2; i++) {
+        sk_model *m = attention_model(4, 8, 1, 0, NULL);
+        sk_prune_opts o;
+        sk_prune_opts_init(&o);
+        o.percent = 50;
+        o.calib = c;
+        o.threads = i ? 3 : 1; /* the thread count changes nothing */
+        sk_error err;
+        assert_int_equal(sk_prune_model(m, &o, NULL, &err), SK_OK);
+        assert_int_equal(sk_model_save_buffer(m, &buf[i], &len[i], &err), SK_OK);
+        sk_model_free(m);
+    }
+    assert_int_equal(len[0], len[1]);
+    assert_memory_equal(buf[0], buf[1], len[0]);
+    free(buf[0]);
+    free(buf[1]);
+    sk_quant_calib_free(c);
+}
+
+/* The BERT classifier: two heads given, no compensation: the check (pruned
+ * model vs. the unpruned one with those heads zeroed) passes. */
+static void test_bert(void **state)
+{
+    (void)state;
+    const char *path = SHARED "/bert_bytes_cls/model.onnx";
+    if (access(path, R_OK)) {
+        print_message("skipped: bert_bytes_cls (" SHARED " is absent)\n");
+        skip();
+    }
+    sk_model *m;
+    sk_quant_calib *c;
+    sk_error err;
+    assert_int_equal(sk_model_load(path, NULL, &m, &err), SK_OK);
+    assert_int_equal(sk_quant_calib_open(SHARED "/bert_bytes_cls/calib", 2, &c, &err), SK_OK);
+    sk_prune_opts o;
+    sk_prune_opts_init(&o);
+    sk_prune_pick picks[3] = { { 0, 7 }, { 2, 3 }, { 3, 0 } };
+    o.picks = picks;
+    o.n_picks = 3;
+    o.calib = c;
+    sk_prune_report *rep = sk_prune_report_create();
+    assert_int_equal(sk_prune_model(m, &o, rep, &err), SK_OK);
+    assert_true(rep->check_rel_err >= 0 && rep->check_rel_err < 1e-4);
+    assert_int_equal(rep->heads_removed, 3);
+    /* 3 heads of 32 features: 3 x (3 x (256 x 32 + 32) + 32 x 256) */
+    assert_int_equal(rep->head_params_before - rep->head_params_after, 3 * (3 * (256 * 32 + 32) + 32 * 256));
+    sk_prune_report_free(rep);
+    sk_quant_calib_free(c);
+    sk_model_free(m);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/skiff-test-prune-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_separate),
+        cmocka_unit_test(test_exact_fused),
+        cmocka_unit_test(test_exact_fused_parts),
+        cmocka_unit_test(test_exact_head_bias),
+        cmocka_unit_test(test_scores),
+        cmocka_unit_test(test_compensation),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_bert),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
