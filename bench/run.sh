@@ -5,7 +5,8 @@
 set -u
 cd "$(dirname "$0")/.."
 status=0
-for b in bench/model-io.sh; do
+for b in bench/model-io.sh bench/engine.sh bench/quant.sh bench/prune.sh bench/pack.sh bench/web.sh; do
+    [ -f "$b" ] || continue
     echo "== $b"
     sh "$b" || status=1
 done

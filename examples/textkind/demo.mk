@@ -3,13 +3,13 @@
 # http://127.0.0.1:$(DEMO_PORT)/ until interrupted. DEMO_SERVE=0 builds only.
 # Included by the root Makefile.
 DEMO       := $(B)/demo
-DEMO_MODEL ?= $(firstword $(wildcard ../shared/models/bert_bytes_cls/model.onnx examples/textkind/model.onnx) \
+DEMO_MODEL ?= $(firstword $(wildcard examples/textkind/model.onnx ../shared/models/bert_bytes_cls/model.onnx) \
                 ../shared/models/bert_bytes_cls/model.onnx)
 DEMO_SERVE ?= 1
 DEMO_PORT  ?= 8080
 
 .PHONY: demo
-demo: wasm $(B)/bin/skiff-quant $(B)/bin/skiff-pack $(B)/bin/skiff-keygen
+demo: deps wasm $(B)/bin/skiff-quant $(B)/bin/skiff-pack $(B)/bin/skiff-keygen
 	@examples/textkind/build.sh $(DEMO_MODEL) $(DEMO) $(B)
 ifneq ($(DEMO_SERVE),0)
 	@echo "demo: open http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"
