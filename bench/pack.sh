@@ -3,10 +3,14 @@
 # skiff-quant): skiff-pack's throughput and stored size per codec and level,
 # next to plain `brotli -q 11` and `zstd -19` of the whole model file in the
 # same run; then the shard-size sweep behind the 4 MiB default
-# (docs/format.md section 7), and verify/unpack speed.
+# (docs/format.md section 8), and verify/unpack speed.
 # Targets: stored size within 1% of `brotli -q 11` of the whole file; packing
 # the 67 MB int8 model under 30 s on a 2-core machine.
-#   BENCH_QUICK=1   skip the slow references and levels (brotli 10/11)
+# The `brotli -q 11` references take minutes (about 10 for int8, 5 for int4 here).
+#   BENCH_QUICK=1   skip the brotli -q 11 references (compare with -q 9)
+#   BENCH_SLOW=1    also pack with Brotli 10 and 11 (minutes each)
+#   BENCH_MODELS="int8 int4"  which models (default both)
+#   BENCH_SWEEP=0   skip the shard-size sweep
 set -eu
 B=${B:-build}
 BIN=$B/bin
@@ -34,7 +38,8 @@ once() { RUNS=1 measure "$@"; echo "$T_MEDIAN"; }
 pkg_size() { du -cb "$1"/* | tail -n 1 | cut -f1; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f%%", (a / b - 1) * 100}'; }
 
-for q in int8 int4; do
+MODELS=${BENCH_MODELS:-int8 int4}
+for q in $MODELS; do
     M=$W/$q.onnx
     size=$(wc -c < "$M")
     echo "model: $q, $M, $(fmt_mb "$size") MB, $cores cores"
@@ -50,7 +55,7 @@ for q in int8 int4; do
     rm -f "$W/ref.br" "$W/ref.zst"
     ref=${br11:-$br9}; refname=$([ -n "$QUICK" ] && echo "brotli -q 9" || echo "brotli -q 11")
     levels="brotli:1 brotli:5 brotli:9 zstd:3 zstd:9 zstd:19 none:0"
-    [ -z "$QUICK" ] && levels="$levels brotli:10 brotli:11"
+    [ -n "${BENCH_SLOW:-}" ] && levels="$levels brotli:10 brotli:11"
     for cl in $levels; do
         c=${cl%:*}; l=${cl#*:}
         lv=$([ "$c" = none ] && echo "" || echo "--level $l")
@@ -72,8 +77,9 @@ for q in int8 int4; do
 done
 
 # shard size: stored size and pack time (the default codec and level)
+[ "${BENCH_SWEEP:-1}" = 0 ] && exit 0
 echo "shard size sweep (brotli 9): stored bytes, vs 4MiB, shards (oversized), pack s"
-for q in int8 int4; do
+for q in $MODELS; do
     "$BIN/skiff-pack" "$W/$q.onnx" -o "$W/p" -f -q
     base=$(pkg_size "$W/p")
     for s in 1MiB 2MiB 4MiB 8MiB 16MiB 32MiB; do

@@ -7,6 +7,7 @@ set -u
 B=${B:-build}
 BIN=$B/bin
 T=$B/test-tmp/pack
+umount "$T/full" 2>/dev/null   # left mounted by an interrupted run
 rm -rf "$T"; mkdir -p "$T"
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok: $*"; }
@@ -283,6 +284,7 @@ rm -rf "$T"/.kill.*
 # a full disk: a 1 MiB tmpfs when we may mount one, else a file size limit
 FULL=$T/full; mkdir -p "$FULL"
 if mount -t tmpfs -o size=1M tmpfs "$FULL" 2>/dev/null; then
+    trap 'umount "$FULL" 2>/dev/null' EXIT INT TERM
     expect_fail "a full disk (1 MiB tmpfs)" "No space left on device" $BIN/skiff-pack $DET -o "$FULL/pkg" --codec none
     [ -z "$(ls -A "$FULL")" ] && ok "a full disk leaves nothing behind" || bad "a full disk left: $(ls -A "$FULL")"
     umount "$FULL"
