@@ -54,6 +54,7 @@ typedef struct step {
     void (*state_free)(void *);
     int shared;        /* a step of the fused plan that borrows in/out/implicit/sub from the plain plan's */
     int fused;         /* a fused group (lib/sk_fuse.h): its kernel names the failing node itself */
+    int view;          /* output 0 may borrow input 0's storage: input 0 lives as long as output 0 */
 } step;
 
 struct plan {
@@ -461,6 +462,12 @@ static sk_status plan_frees(plan *p, step *steps, size_t n, sk_error *err)
             if (sl >= 0) last[sl] = (int)k;
         }
     }
+    /* a view's input lives as long as the view (later views first: chains) */
+    for (size_t k = n; k-- > 0;) {
+        const step *st = &steps[k];
+        if (!st->view || st->n_in < 1 || st->n_out < 1 || st->in[0] < 0 || st->out[0] < 0) continue;
+        if (last[st->out[0]] > last[st->in[0]]) last[st->in[0]] = last[st->out[0]];
+    }
     for (size_t i = 0; i < p->n_slots; i++) {
         slot *sl = &p->slots[i];
         if (sl->kind != SLOT_NODE || sl->is_output || prod[i] < 0) continue;
@@ -544,6 +551,7 @@ static sk_status plan_fuse(compile_ctx *cc, plan *p, sk_error *err)
         d->opset = st->opset;
         d->index = st->index;
         d->fused = 1;
+        d->view = g->view;
         d->n_in = g->n_in;
         d->n_out = st->n_out;
         d->in = malloc((g->n_in + 1) * sizeof *d->in);
@@ -912,7 +920,8 @@ static void frame_release(frame *f)
     if (!f->store) return;
     for (size_t i = 0; i < f->p->n_slots; i++) {
         if (f->store[i].data) {
-            f->e->cur_bytes -= f->store[i].nbytes < f->e->cur_bytes ? f->store[i].nbytes : f->e->cur_bytes;
+            if (f->store[i].owned)
+                f->e->cur_bytes -= f->store[i].nbytes < f->e->cur_bytes ? f->store[i].nbytes : f->e->cur_bytes;
             sk_tensor_free(&f->store[i]);
         }
     }
@@ -1038,7 +1047,7 @@ static sk_status run_step(frame *f, size_t k, sk_error *err)
             }
         }
         f->val[sl] = outp[j];
-        added += outp[j]->nbytes;
+        if (outp[j]->owned) added += outp[j]->nbytes; /* a view's bytes are its input's */
     }
     for (size_t j = 0; j < st->n_out; j++) added += scratch[j].nbytes;
     account(e, added);
@@ -1048,7 +1057,8 @@ static sk_status run_step(frame *f, size_t k, sk_error *err)
     }
     for (size_t i = 0; i < st->n_frees; i++) {
         int sl = st->frees[i];
-        e->cur_bytes -= f->store[sl].nbytes < e->cur_bytes ? f->store[sl].nbytes : e->cur_bytes;
+        if (f->store[sl].owned)
+            e->cur_bytes -= f->store[sl].nbytes < e->cur_bytes ? f->store[sl].nbytes : e->cur_bytes;
         sk_tensor_free(&f->store[sl]);
         f->val[sl] = NULL;
     }
@@ -1078,7 +1088,7 @@ static sk_status frame_run(frame *f, sk_tensor *out, sk_error *err)
         if (!v) return sk_error_set(err, SK_EINTERNAL, "graph output '%s' has no value", p->slots[sl].name);
         int moved_before = 0;
         for (size_t j = 0; j < i; j++) moved_before |= p->outputs[j] == sl;
-        if (p->slots[sl].kind == SLOT_NODE && !moved_before && v == &f->store[sl]) {
+        if (p->slots[sl].kind == SLOT_NODE && !moved_before && v == &f->store[sl] && f->store[sl].owned) {
             f->e->cur_bytes -= f->store[sl].nbytes < f->e->cur_bytes ? f->store[sl].nbytes : f->e->cur_bytes;
             sk_tensor_free(&out[i]);
             out[i] = f->store[sl];

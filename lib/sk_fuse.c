@@ -29,7 +29,7 @@ void sk_layernorm_row(const float *x, float *y, int64_t n, const float *scale, c
 /* programs                                                                */
 /* ======================================================================= */
 
-typedef enum fz_kind { FZ_GELU, FZ_MATMUL, FZ_QMATMUL, FZ_SOFTMAX } fz_kind;
+typedef enum fz_kind { FZ_GELU, FZ_MATMUL, FZ_QMATMUL, FZ_SOFTMAX, FZ_VIEW } fz_kind;
 
 #define FZ_MEMBER_IN 6
 #define FZ_MEMBER_OUT 4
@@ -48,27 +48,30 @@ typedef struct fz_member {
     int out[FZ_MEMBER_OUT];
 } fz_member;
 
-/* Roles of the fused step's inputs (indices into its inputs, -1 absent). */
-typedef struct fz_roles {
-    int x;      /* the activation: MatMul's A, the quantized A, DQL's input, gelu's x, softmax's input (or the Add's first operand) */
-    int b;      /* the constant right-hand matrix */
-    int azp;    /* A's zero point (int8, not dq) */
-    int bzp;    /* B's zero point */
-    int scale;  /* per-column multiplier: Mul's other operand, or the weight scale with dq */
-    int bias;   /* constant bias */
-    int res;    /* residual */
-    int lns;    /* LayerNormalization scale and bias */
-    int lnb;
-    int mask;   /* softmax: the Add's second operand */
-    int nanv;   /* softmax: the value Where puts for NaN */
-    int ascale; /* int8, not dq: A's scale, multiplied by the weight scale in scale */
-} fz_roles;
+/* Roles of the fused step's inputs: which of its inputs is which (an index
+ * into its inputs, -1 when absent). */
+enum {
+    R_X,      /* the activation: MatMul's A, the quantized A, DynamicQuantizeLinear's input, gelu's x,
+                 the softmax's input (or the Add's first operand) */
+    R_B,      /* the constant right-hand matrix */
+    R_AZP,    /* A's zero point (int8, not dq) */
+    R_BZP,    /* B's zero point */
+    R_SCALE,  /* per-column multiplier: the Mul's other operand, or the weight scale when R_ASCALE or dq */
+    R_BIAS,   /* the first Add's other operand (a bias, mostly) */
+    R_RES,    /* the second Add's other operand (a residual, mostly) */
+    R_LNS,    /* LayerNormalization's scale and bias */
+    R_LNB,
+    R_MASK,   /* softmax: the Add's second operand */
+    R_NANV,   /* softmax: the value Where puts for NaN */
+    R_ASCALE, /* int8, not dq: A's scale, multiplied by the weight scale in R_SCALE */
+    R_COUNT
+};
 
 typedef struct fz_prog {
     fz_kind kind;
     size_t n_in, n_vals, n_members;
     fz_member m[SK_FUSE_MAX_MEMBERS];
-    fz_roles r;
+    int r[R_COUNT];
     int dq;        /* FZ_QMATMUL: x is float32, quantized here */
     int gelu, ln;  /* epilogue stages */
     sk_ew_gelu_graph g;
@@ -214,10 +217,10 @@ static int match_gelu(const fz_ctx *c, int e, size_t mem[5], int *xo, sk_ew_gelu
     return 1;
 }
 
-/* The gelu whose x is v (v read by two of its members), or 0. */
+/* The gelu whose x is v, read by two of its members and nothing else, or 0. */
 static int match_gelu_of(const fz_ctx *c, int v, size_t mem[5], int *out, sk_ew_gelu_graph *g)
 {
-    if (v < 0 || c->v[v].keep) return 0;
+    if (v < 0 || c->v[v].keep || c->v[v].n_uses != 2 || c->cstart[v + 1] - c->cstart[v] != 2) return 0;
     for (size_t i = c->cstart[v]; i < c->cstart[v + 1]; i++) {
         int k = (int)c->cons[i];
         if (!is_op(c, k, "Div") && !is_op(c, k, "Mul")) continue;
@@ -235,14 +238,13 @@ static int match_gelu_of(const fz_ctx *c, int v, size_t mem[5], int *out, sk_ew_
 typedef struct fz_cand {
     size_t mem[SK_FUSE_MAX_MEMBERS];
     size_t n;
-    int role_v[12]; /* value per role, in fz_roles order; -1 absent */
+    int role_v[R_COUNT]; /* value per role; -1 absent */
     int dq, gelu, ln;
     sk_ew_gelu_graph g;
     float ln_eps;
     int64_t ln_axis, sm_axis;
 } fz_cand;
 
-enum { R_X, R_B, R_AZP, R_BZP, R_SCALE, R_BIAS, R_RES, R_LNS, R_LNB, R_MASK, R_NANV, R_ASCALE, R_COUNT };
 
 static void cand_init(fz_cand *k)
 {
@@ -315,17 +317,17 @@ static const sk_op_def fz_defs[] = {
     { "skiff", "FusedMatMul", 1, fz_run },
     { "skiff", "FusedMatMulInteger", 1, fz_run },
     { "skiff", "FusedSoftmax", 1, fz_run },
+    { "skiff", "View", 1, fz_run },
 };
 
 /* Checks candidate k and records it as a group of kind kind. Returns 0 when
  * it does not qualify, -1 when out of memory, 1 when added. */
 static int make_group(fz_ctx *c, fz_kind kind, fz_cand *k)
 {
-    if (k->n < 2) return 0;
+    if (k->n < (kind == FZ_VIEW ? 1u : 2u)) return 0;
     qsort(k->mem, k->n, sizeof *k->mem, cmp_size);
     for (size_t i = 0; i < k->n; i++)
         if (c->taken[k->mem[i]] || (i && k->mem[i] == k->mem[i - 1])) return 0;
-    size_t anchor = k->mem[k->n - 1];
     /* every output of a non-anchor member is read by members only */
     for (size_t i = 0; i + 1 < k->n; i++) {
         const sk_fuse_step *s = &c->st[k->mem[i]];
@@ -388,13 +390,12 @@ static int make_group(fz_ctx *c, fz_kind kind, fz_cand *k)
         for (size_t j = 0; j < m->n_out; j++)
             if (m->out[j] >= SK_FUSE_MAX_IN) m->out[j] = m->out[j] - SK_FUSE_MAX_IN + (int)n_in;
     }
-    int *rp = &pg->r.x;
     for (int r = 0; r < R_COUNT; r++) {
-        rp[r] = -1;
+        pg->r[r] = -1;
         if (k->role_v[r] < 0) continue;
         for (size_t t = 0; t < n_in; t++)
-            if (vals[t] == k->role_v[r]) rp[r] = (int)t;
-        if (rp[r] < 0) goto reject; /* a role filled by a member's output */
+            if (vals[t] == k->role_v[r]) pg->r[r] = (int)t;
+        if (pg->r[r] < 0) goto reject; /* a role filled by a member's output */
     }
     pg->n_in = n_in;
     pg->n_vals = n_in + n_tmp;
@@ -425,8 +426,8 @@ static int make_group(fz_ctx *c, fz_kind kind, fz_cand *k)
     memcpy(g->in, vals, n_in * sizeof *vals);
     g->state = pg;
     g->state_free = fz_prog_free;
+    g->view = kind == FZ_VIEW;
     for (size_t i = 0; i < k->n; i++) c->taken[k->mem[i]] = 1;
-    (void)anchor;
     return 1;
 reject:
     free(pg);
@@ -558,6 +559,31 @@ static int try_softmax(fz_ctx *c, int s)
     return make_group(c, FZ_SOFTMAX, &k);
 }
 
+/* Views save a copy per Reshape (about 1% of BERT's time) for 2 KB of
+ * code: left out of the browser runtime, which has a byte budget. */
+#if defined(__wasm__) && !defined(SK_FUSE_VIEWS)
+#define SK_FUSE_VIEWS 0
+#elif !defined(SK_FUSE_VIEWS)
+#define SK_FUSE_VIEWS 1
+#endif
+
+/* Reshape (from opset 5), Squeeze, Unsqueeze, Flatten whose output is not
+ * a graph output: the output can borrow the input's bytes. */
+static int try_view(fz_ctx *c, int s)
+{
+    if (!SK_FUSE_VIEWS) return 0;
+    if (!(is_op(c, s, "Reshape") && c->st[s].opset >= 5) && !is_op(c, s, "Squeeze") && !is_op(c, s, "Unsqueeze") &&
+        !is_op(c, s, "Flatten"))
+        return 0;
+    int v = out0(c, s);
+    if (c->st[s].n_out != 1 || v < 0 || c->v[v].keep || in_of(c, s, 0) < 0) return 0;
+    fz_cand k;
+    cand_init(&k);
+    cand_add(&k, (size_t)s);
+    k.role_v[R_X] = in_of(c, s, 0);
+    return make_group(c, FZ_VIEW, &k);
+}
+
 sk_status sk_fuse_find(const sk_fuse_step *steps, size_t n_steps, const sk_fuse_value *values, size_t n_values,
                        sk_fuse_group **groups, size_t *n_groups, sk_error *err)
 {
@@ -590,7 +616,7 @@ sk_status sk_fuse_find(const sk_fuse_step *steps, size_t n_steps, const sk_fuse_
     free(fill);
     /* products first (they take a gelu, a residual and a layer norm along),
      * then the gelus and softmaxes left */
-    int (*const tries[])(fz_ctx *, int) = { try_qmatmul, try_matmul, try_gelu, try_softmax };
+    int (*const tries[])(fz_ctx *, int) = { try_qmatmul, try_matmul, try_gelu, try_softmax, try_view };
     for (size_t t = 0; t < sizeof tries / sizeof *tries; t++)
         for (size_t k = 0; k < n_steps; k++)
             if (tries[t](&c, (int)k) < 0) goto oom;
@@ -681,7 +707,7 @@ static sk_status fz_fail(const fz_prog *pg, sk_op_ctx *ctx, sk_status s)
 
 static int gelu_fast(const fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
 {
-    const sk_tensor *x = fz_in(ctx, pg->r.x);
+    const sk_tensor *x = fz_in(ctx, pg->r[R_X]);
     if (!x || x->dtype != SK_FLOAT) return 1;
     if ((*st = sk_tensor_alloc_uninit(ctx->out[0], SK_FLOAT, x->rank, x->dims, NULL))) return 0;
     sk_ew_gelu_graph_f32(ctx->out[0]->data, x->data, x->numel, &pg->g);
@@ -744,9 +770,9 @@ typedef int32_t fz_v16i __attribute__((vector_size(64)));
 FZ_DEFINE_ROWS(v16, __attribute__((target("avx512f"))), fz_v16f, fz_v16i, 16)
 #endif
 
+#ifdef SK_FZ_X86
 static int fz_wide(void)
 {
-#ifdef SK_FZ_X86
     static int cached = -1;
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (c < 0) {
@@ -755,10 +781,8 @@ static int fz_wide(void)
         __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
     }
     return c;
-#else
-    return 0;
-#endif
 }
+#endif
 
 static void acc_to_float(float *y, const int32_t *acc, const float *s, int64_t n)
 {
@@ -801,11 +825,78 @@ static int add_operand(const sk_tensor *t, const int64_t *od, int rank, int64_t 
     return 1;
 }
 
+/* B's zero points as sk_qmat wants them: one value in *one, or a malloc'd
+ * array of n in *many (NULL zb: none). 0 on allocation failure. */
+static int zp_values(const sk_tensor *zb, int64_t n, int32_t *one, int32_t **many)
+{
+    *many = NULL;
+    if (!zb) return 1;
+    if (zb->numel == 1) {
+        *one = (int32_t)sk_tensor_get_i64(zb, 0);
+        return 1;
+    }
+    if (!(*many = malloc((size_t)n * sizeof **many))) return 0;
+    for (int64_t i = 0; i < n; i++) (*many)[i] = (int32_t)sk_tensor_get_i64(zb, i);
+    return 1;
+}
+
+/* The int8 product of a FZ_QMATMUL group into C (M x N int32, in the output's
+ * memory), and its per-column multipliers into sv: A quantized here (dq) or
+ * given with its zero point; B packed at the first run when it is a
+ * constant (the same data at every run) and multiplied packed after. */
+static sk_status qproduct(fz_prog *pg, sk_op_ctx *ctx, size_t M, size_t N, size_t K, void *C, float *sv)
+{
+    const sk_tensor *A = fz_in(ctx, pg->r[R_X]), *B = fz_in(ctx, pg->r[R_B]), *zb = fz_in(ctx, pg->r[R_BZP]);
+    const sk_tensor *sc = fz_in(ctx, pg->r[R_SCALE]), *za_t = fz_in(ctx, pg->r[R_AZP]);
+    float a_scale = 1;
+    int32_t za = 0, zbs = 0, *zbv = NULL;
+    uint8_t *qa = NULL;
+    if (pg->dq) {
+        uint8_t zp;
+        if (!(qa = malloc((size_t)A->numel + 1))) return SK_ENOMEM;
+        sk_quantize_dynamic_u8(A->data, (size_t)A->numel, &a_scale, &zp, qa);
+        za = zp;
+    } else if (za_t) {
+        za = (int32_t)sk_tensor_get_i64(za_t, 0);
+    }
+    if (pg->r[R_ASCALE] >= 0) a_scale = *(const float *)fz_in(ctx, pg->r[R_ASCALE])->data;
+    const float *scd = sc->data;
+    const int mul_scales = pg->dq || pg->r[R_ASCALE] >= 0;
+    for (size_t n = 0; n < N; n++) {
+        float w = scd[sc->numel == 1 ? 0 : n];
+        sv[n] = mul_scales ? a_scale * w : w; /* the Mul of the two scales, as the graph does it */
+    }
+    sk_qmat QA = { qa ? qa : A->data, K, !qa && A->dtype == SK_INT8, qa || za_t ? &za : NULL, 1 };
+    int is_const = ((ctx->const_inputs >> pg->r[R_B]) & 1) && (!zb || ((ctx->const_inputs >> pg->r[R_BZP]) & 1));
+    if (is_const && pg->packed_from != B->data) {
+        sk_qgemm_packed_free(pg->packed);
+        pg->packed = NULL;
+        pg->packed_from = NULL;
+        if (zp_values(zb, (int64_t)N, &zbs, &zbv)) {
+            sk_qmat QB = { B->data, N, B->dtype == SK_INT8, zb ? (zbv ? zbv : &zbs) : NULL, zbv ? N : 1 };
+            if (!sk_qgemm_pack(K, N, &QB, &pg->packed, NULL)) pg->packed_from = B->data;
+            free(zbv);
+        }
+    }
+    sk_status s;
+    if (is_const && pg->packed) {
+        s = sk_qgemm_packed_run(M, &QA, pg->packed, C, N, ctx->err);
+    } else if (!zp_values(zb, (int64_t)N, &zbs, &zbv)) {
+        s = SK_ENOMEM;
+    } else {
+        sk_qmat QB = { B->data, N, B->dtype == SK_INT8, zb ? (zbv ? zbv : &zbs) : NULL, zbv ? N : 1 };
+        s = sk_qgemm(M, N, K, &QA, &QB, C, N, ctx->err);
+        free(zbv);
+    }
+    free(qa);
+    return s;
+}
+
 /* MatMul and MatMulInteger groups. */
 static int matmul_fast(fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
 {
     const int q = pg->kind == FZ_QMATMUL;
-    const sk_tensor *A = fz_in(ctx, pg->r.x), *B = fz_in(ctx, pg->r.b);
+    const sk_tensor *A = fz_in(ctx, pg->r[R_X]), *B = fz_in(ctx, pg->r[R_B]);
     if (!A || !B || A->rank < 2 || B->rank != 2) return 1;
     const int rank = A->rank;
     const int64_t K = A->dims[rank - 1], N = B->dims[1];
@@ -814,20 +905,20 @@ static int matmul_fast(fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
     if (q) {
         if (B->dtype != SK_INT8 && B->dtype != SK_UINT8) return 1;
         if (pg->dq ? A->dtype != SK_FLOAT : A->dtype != SK_INT8 && A->dtype != SK_UINT8) return 1;
-        const sk_tensor *za = fz_in(ctx, pg->r.azp), *zb = fz_in(ctx, pg->r.bzp), *sc = fz_in(ctx, pg->r.scale);
-        const sk_tensor *as = fz_in(ctx, pg->r.ascale);
+        const sk_tensor *za = fz_in(ctx, pg->r[R_AZP]), *zb = fz_in(ctx, pg->r[R_BZP]), *sc = fz_in(ctx, pg->r[R_SCALE]);
+        const sk_tensor *as = fz_in(ctx, pg->r[R_ASCALE]);
         if (za && (za->dtype != A->dtype || za->numel != 1)) return 1;
         if (zb && (zb->dtype != B->dtype || !(zb->numel == 1 || (zb->rank == 1 && zb->numel == N)))) return 1;
         if (!f32_lastdim(sc, N, rank)) return 1;
-        if (pg->r.ascale >= 0 && (!as || as->dtype != SK_FLOAT || as->numel != 1 || as->rank > rank)) return 1;
+        if (pg->r[R_ASCALE] >= 0 && (!as || as->dtype != SK_FLOAT || as->numel != 1 || as->rank > rank)) return 1;
     }
     int64_t od[SK_TENSOR_MAX_RANK];
     memcpy(od, A->dims, (size_t)rank * sizeof *od);
     od[rank - 1] = N;
     const int64_t M = sk_shape_numel(rank - 1, A->dims);
     if (M < 0) return 1;
-    const sk_tensor *bias = fz_in(ctx, pg->r.bias), *res = fz_in(ctx, pg->r.res);
-    const sk_tensor *lns = fz_in(ctx, pg->r.lns), *lnb = fz_in(ctx, pg->r.lnb);
+    const sk_tensor *bias = fz_in(ctx, pg->r[R_BIAS]), *res = fz_in(ctx, pg->r[R_RES]);
+    const sk_tensor *lns = fz_in(ctx, pg->r[R_LNS]), *lnb = fz_in(ctx, pg->r[R_LNB]);
     int64_t bias_rs, bias_cs, res_rs, res_cs;
     if (bias && !add_operand(bias, od, rank, &bias_rs, &bias_cs)) return 1;
     if (res && !add_operand(res, od, rank, &res_rs, &res_cs)) return 1;
@@ -837,74 +928,23 @@ static int matmul_fast(fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
         if (lnb && (lnb->dtype != SK_FLOAT || lnb->numel != N)) return 1;
     }
     sk_tensor *Y = ctx->out[0];
-    if (sk_tensor_alloc_uninit(Y, SK_FLOAT, rank, od, NULL)) return *st = SK_ENOMEM, 0;
+    if (sk_tensor_alloc_uninit(Y, SK_FLOAT, rank, od, NULL)) {
+        *st = SK_ENOMEM;
+        return 0;
+    }
     if (M == 0 || N == 0) return 0;
-    float *sv = NULL;     /* per-column multiplier of the int8 product */
-    uint8_t *qa = NULL;   /* dq: A quantized */
+    float *sv = NULL; /* per-column multiplier of the int8 product */
     if (!q) {
-        if ((*st = sk_gemm_f32(0, 0, (size_t)M, (size_t)N, (size_t)K, 1.0f, A->data, (size_t)K, B->data, (size_t)N,
-                               0.0f, Y->data, (size_t)N, ctx->threads, ctx->err)))
-            return 0;
+        *st = sk_gemm_f32(0, 0, (size_t)M, (size_t)N, (size_t)K, 1.0f, A->data, (size_t)K, B->data, (size_t)N, 0.0f,
+                          Y->data, (size_t)N, ctx->threads, ctx->err);
+    } else if (!(sv = malloc((size_t)N * sizeof *sv))) {
+        *st = SK_ENOMEM;
     } else {
-        const sk_tensor *zb = fz_in(ctx, pg->r.bzp), *sc = fz_in(ctx, pg->r.scale);
-        float a_scale = 1;
-        int32_t za = 0, zbs = 0, *zbv = NULL;
-        sv = malloc((size_t)N * sizeof *sv);
-        if (!sv) return *st = SK_ENOMEM, 0;
-        if (pg->dq) {
-            uint8_t zp;
-            if (!(qa = malloc((size_t)A->numel + 1))) {
-                free(sv);
-                return *st = SK_ENOMEM, 0;
-            }
-            sk_quantize_dynamic_u8(A->data, (size_t)A->numel, &a_scale, &zp, qa);
-            za = zp;
-        } else if (fz_in(ctx, pg->r.azp)) {
-            za = (int32_t)sk_tensor_get_i64(fz_in(ctx, pg->r.azp), 0);
-        }
-        if (pg->r.ascale >= 0) a_scale = *(const float *)fz_in(ctx, pg->r.ascale)->data;
-        const float *scd = sc->data;
-        const int mul_scales = pg->dq || pg->r.ascale >= 0;
-        for (int64_t n = 0; n < N; n++) {
-            float w = scd[sc->numel == 1 ? 0 : n];
-            sv[n] = mul_scales ? a_scale * w : w; /* the Mul of the two scales, then the Mul by the product */
-        }
-        sk_qmat QA = { qa ? qa : A->data, (size_t)K, !qa && A->dtype == SK_INT8, (qa || fz_in(ctx, pg->r.azp)) ? &za : NULL, 1 };
-        /* B packed once: it is a constant (the same data at every run) */
-        int is_const = (ctx->const_inputs >> pg->r.b) & 1 && (!zb || (ctx->const_inputs >> pg->r.bzp) & 1);
-        if (is_const && pg->packed_from != B->data) {
-            sk_qgemm_packed_free(pg->packed);
-            pg->packed = NULL;
-            pg->packed_from = NULL;
-            if (zb && zb->numel > 1) zbv = malloc((size_t)N * sizeof *zbv);
-            if (!zb || zb->numel == 1 || zbv) {
-                if (zb && zb->numel == 1) zbs = (int32_t)sk_tensor_get_i64(zb, 0);
-                for (int64_t n = 0; zbv && n < N; n++) zbv[n] = (int32_t)sk_tensor_get_i64(zb, n);
-                sk_qmat QB = { B->data, (size_t)N, B->dtype == SK_INT8, zb ? (zbv ? zbv : &zbs) : NULL, zbv ? (size_t)N : 1 };
-                if (!sk_qgemm_pack((size_t)K, (size_t)N, &QB, &pg->packed, NULL)) pg->packed_from = B->data;
-            }
-            free(zbv);
-            zbv = NULL;
-        }
-        if (is_const && pg->packed) {
-            *st = sk_qgemm_packed_run((size_t)M, &QA, pg->packed, Y->data, (size_t)N, ctx->err);
-        } else {
-            if (zb && zb->numel > 1 && !(zbv = malloc((size_t)N * sizeof *zbv))) {
-                free(sv);
-                free(qa);
-                return *st = SK_ENOMEM, 0;
-            }
-            if (zb && zb->numel == 1) zbs = (int32_t)sk_tensor_get_i64(zb, 0);
-            for (int64_t n = 0; zbv && n < N; n++) zbv[n] = (int32_t)sk_tensor_get_i64(zb, n);
-            sk_qmat QB = { B->data, (size_t)N, B->dtype == SK_INT8, zb ? (zbv ? zbv : &zbs) : NULL, zbv ? (size_t)N : 1 };
-            *st = sk_qgemm((size_t)M, (size_t)N, (size_t)K, &QA, &QB, Y->data, (size_t)N, ctx->err);
-            free(zbv);
-        }
-        free(qa);
-        if (*st) {
-            free(sv);
-            return 0;
-        }
+        *st = qproduct(pg, ctx, (size_t)M, (size_t)N, (size_t)K, Y->data, sv);
+    }
+    if (*st) {
+        free(sv);
+        return 0;
     }
     /* epilogue, a row at a time while it is in cache */
     float *y = Y->data;
@@ -925,9 +965,9 @@ static int matmul_fast(fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
 /* Softmax groups. */
 static int softmax_fast(const fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
 {
-    const sk_tensor *x = fz_in(ctx, pg->r.x), *mk = fz_in(ctx, pg->r.mask), *nv = fz_in(ctx, pg->r.nanv);
+    const sk_tensor *x = fz_in(ctx, pg->r[R_X]), *mk = fz_in(ctx, pg->r[R_MASK]), *nv = fz_in(ctx, pg->r[R_NANV]);
     if (!x || x->dtype != SK_FLOAT) return 1;
-    if (pg->r.mask >= 0) {
+    if (pg->r[R_MASK] >= 0) {
         if (!mk || mk->dtype != SK_FLOAT) return 1;
         int r;
         int64_t bd[SK_TENSOR_MAX_RANK];
@@ -946,9 +986,12 @@ static int softmax_fast(const fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
     if (rank < 1) return 1;
     int64_t ax = pg->sm_axis < 0 ? pg->sm_axis + rank : pg->sm_axis;
     if (ax != rank - 1) return 1;
-    if (pg->r.nanv >= 0 && (!nv || nv->dtype != SK_FLOAT || nv->numel != 1 || nv->rank > rank)) return 1;
+    if (pg->r[R_NANV] >= 0 && (!nv || nv->dtype != SK_FLOAT || nv->numel != 1 || nv->rank > rank)) return 1;
     sk_tensor *Y = ctx->out[0];
-    if (sk_tensor_alloc_uninit(Y, SK_FLOAT, rank, x->dims, NULL)) return *st = SK_ENOMEM, 0;
+    if (sk_tensor_alloc_uninit(Y, SK_FLOAT, rank, x->dims, NULL)) {
+        *st = SK_ENOMEM;
+        return 0;
+    }
     const int64_t n = x->dims[rank - 1];
     if (Y->numel == 0) return 0;
     const int64_t rows = Y->numel / n;
@@ -986,6 +1029,118 @@ static int softmax_fast(const fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
     return 0;
 }
 
+/* Input j of member m (NULL when absent). */
+static const sk_tensor *member_in(const sk_op_ctx *ctx, const fz_member *m, size_t j)
+{
+    return j < m->n_in && m->in[j] >= 0 && (size_t)m->in[j] < ctx->n_in ? ctx->in[m->in[j]] : NULL;
+}
+
+/* Axes from an int64 tensor (or the axes attribute before opset 13) into
+ * a[0..*n), at most SK_TENSOR_MAX_RANK; 0 when absent or malformed. */
+static int view_axes(const sk_op_ctx *ctx, const fz_member *m, int64_t *a, size_t *n)
+{
+    *n = 0;
+    if (m->opset < 13) {
+        size_t cnt;
+        const int64_t *v = sk_node_attr_ints(m->node, "axes", &cnt);
+        if (!v || cnt > SK_TENSOR_MAX_RANK) return 0;
+        memcpy(a, v, cnt * sizeof *a);
+        *n = cnt;
+        return 1;
+    }
+    const sk_tensor *t = member_in(ctx, m, 1);
+    if (!t || t->dtype != SK_INT64 || t->rank > 1 || t->numel > SK_TENSOR_MAX_RANK) return 0;
+    memcpy(a, t->data, (size_t)t->numel * sizeof *a);
+    *n = (size_t)t->numel;
+    return 1;
+}
+
+/* The output shape of a view op, as its kernel in lib/sk_ops_shape.c would
+ * make it, or 0 for anything unusual (that kernel then runs and reports). */
+static int view_shape(const sk_op_ctx *ctx, const fz_member *m, const sk_tensor *x, int *rank, int64_t *dims)
+{
+    const char *op = m->node->op_type;
+    int64_t ax[SK_TENSOR_MAX_RANK];
+    size_t na;
+    if (!strcmp(op, "Reshape")) {
+        const sk_tensor *sh = member_in(ctx, m, 1);
+        if (!sh || sh->dtype != SK_INT64 || sh->rank != 1 || sh->numel > SK_TENSOR_MAX_RANK) return 0;
+        const int64_t *v = sh->data;
+        int allowzero = (int)sk_node_attr_int(m->node, "allowzero", 0), infer = -1;
+        int64_t known = 1;
+        for (int64_t i = 0; i < sh->numel; i++) {
+            int64_t d = v[i];
+            if (d == 0 && !allowzero) {
+                if (i >= x->rank) return 0;
+                d = x->dims[i];
+            } else if (d == -1) {
+                if (infer >= 0) return 0;
+                infer = (int)i;
+                d = 1;
+            } else if (d < 0 || (d == 0 && allowzero)) {
+                return 0; /* zeros with allowzero: rare, left to the kernel */
+            }
+            dims[i] = d;
+            if (sk_mul_i64(known, d, &known)) return 0;
+        }
+        if (infer >= 0) {
+            if (known == 0 || x->numel % known) return 0;
+            dims[infer] = x->numel / known;
+        }
+        *rank = (int)sh->numel;
+    } else if (!strcmp(op, "Flatten")) {
+        int64_t a = sk_node_attr_int(m->node, "axis", 1), lo = 1, hi = 1;
+        if (a < 0) a += x->rank;
+        if (a < 0 || a > x->rank) return 0;
+        for (int i = 0; i < x->rank; i++) {
+            if (sk_mul_i64(i < a ? lo : hi, x->dims[i], i < a ? &lo : &hi)) return 0;
+        }
+        dims[0] = lo;
+        dims[1] = hi;
+        *rank = 2;
+    } else if (!strcmp(op, "Unsqueeze")) {
+        if (!view_axes(ctx, m, ax, &na) || na == 0) return 0;
+        int r = x->rank + (int)na, ins[SK_TENSOR_MAX_RANK] = { 0 };
+        if (r > SK_TENSOR_MAX_RANK) return 0;
+        for (size_t i = 0; i < na; i++) {
+            int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
+            if (a < 0 || a >= r || ins[a]) return 0;
+            ins[a] = 1;
+        }
+        for (int i = 0, j = 0; i < r; i++) dims[i] = ins[i] ? 1 : x->dims[j++];
+        *rank = r;
+    } else { /* Squeeze */
+        int drop[SK_TENSOR_MAX_RANK] = { 0 }, r = 0;
+        if (m->opset >= 13 && !member_in(ctx, m, 1)) {
+            na = 0; /* no axes: every dim of 1 */
+            for (int i = 0; i < x->rank; i++) drop[i] = x->dims[i] == 1;
+        } else if (m->opset < 13 && !sk_node_attr(m->node, "axes")) {
+            for (int i = 0; i < x->rank; i++) drop[i] = x->dims[i] == 1;
+        } else {
+            if (!view_axes(ctx, m, ax, &na) || na == 0) return 0;
+            for (size_t i = 0; i < na; i++) {
+                int64_t a = ax[i] < 0 ? ax[i] + x->rank : ax[i];
+                if (a < 0 || a >= x->rank || drop[a] || x->dims[a] != 1) return 0;
+                drop[a] = 1;
+            }
+        }
+        for (int i = 0; i < x->rank; i++)
+            if (!drop[i]) dims[r++] = x->dims[i];
+        *rank = r;
+    }
+    return sk_shape_numel(*rank, dims) == x->numel;
+}
+
+static int view_fast(const fz_prog *pg, sk_op_ctx *ctx, sk_status *st)
+{
+    const sk_tensor *x = member_in(ctx, &pg->m[0], 0);
+    int rank;
+    int64_t dims[SK_TENSOR_MAX_RANK];
+    if (!x || !x->data || x->numel <= 0 || !view_shape(ctx, &pg->m[0], x, &rank, dims)) return 1;
+    *st = sk_tensor_borrow(ctx->out[0], x->dtype, rank, dims, x->data, x->nbytes, ctx->err);
+    return 0;
+}
+
 static uint64_t fallbacks;
 
 uint64_t sk_fuse_fallback_count(void) { return __atomic_load_n(&fallbacks, __ATOMIC_RELAXED); }
@@ -1001,6 +1156,7 @@ static sk_status fz_run(sk_op_ctx *ctx)
     case FZ_GELU: fallback = gelu_fast(pg, ctx, &s); break;
     case FZ_MATMUL: case FZ_QMATMUL: fallback = matmul_fast(pg, ctx, &s); break;
     case FZ_SOFTMAX: fallback = softmax_fast(pg, ctx, &s); break;
+    case FZ_VIEW: fallback = SK_FUSE_VIEWS ? view_fast(pg, ctx, &s) : 1; break;
     }
     if (s) return fz_fail(pg, ctx, s);
     if (!fallback) return SK_OK;

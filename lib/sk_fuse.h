@@ -10,29 +10,35 @@
  * sk_engine_set_fusion.
  *
  * Groups (all float32 on the fast paths):
- *   Gelu          Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5 (either
- *                 operand order, or x * 0.5 first), as PyTorch exports
- *                 nn.GELU: one pass of the vectorised gelu kernel.
+ *   Gelu          Div(x, sqrt 2) (or Mul by 1/sqrt 2) -> Erf -> Add 1 -> Mul x
+ *                 -> Mul 0.5, in any of the orders exporters write it: one
+ *                 pass that does the same float operations (sk_ew_gelu_graph_f32).
  *   MatMul        MatMul(A, B) with B a constant 2-D float32 matrix, then any
- *                 of: Add of a constant bias broadcast along the last dim,
- *                 the Gelu above, Add of a residual of the output's shape,
- *                 LayerNormalization over the last dim: one GEMM and one
- *                 epilogue pass per row.
+ *                 of: Add (a bias: its other operand a constant, or a graph
+ *                 input when an exporter kept initializers as inputs), the Gelu
+ *                 above, Add (a residual), LayerNormalization over the last
+ *                 dim: one GEMM, then one epilogue pass per row while the row
+ *                 is in cache. The Adds' operands may be the output's shape, one
+ *                 row, or one value (checked at run time).
  *   int8 MatMul   [DynamicQuantizeLinear ->] MatMulInteger(A, B const) ->
- *                 Cast(float) -> Mul(scale[N]) (ONNX Runtime's
- *                 DynamicQuantizeMatMul / MatMulIntegerToFloat), then the
- *                 same epilogue; B is packed once and kept across runs.
+ *                 Cast(float) -> Mul(scale), the scale a Mul of A's scale and
+ *                 the weight's or any [N] vector (ONNX Runtime's
+ *                 DynamicQuantizeMatMul / MatMulIntegerToFloat), then the same
+ *                 epilogue; B is packed once and kept across runs.
  *   Softmax       [Add(x, mask) ->] Softmax(last axis) [-> IsNaN -> Where(nan,
  *                 c, softmax)], the attention pattern of PyTorch's exporter.
+ *   views         Reshape, Squeeze, Unsqueeze, Flatten on their own: the output
+ *                 borrows the input's bytes instead of copying them (not in
+ *                 the wasm build, for its size budget).
  *
  * Each fused kernel checks at run time that the tensors fit its fast path
  * (dtypes, shapes, broadcasting) and otherwise runs the group's nodes one
  * after the other with their own kernels, so results and error messages
  * outside the fast path are those of the unfused plan. On the fast paths the
- * results agree with the plain plan: exactly for the GEMM, bias, residual,
- * layer norm, softmax and int8 products; to within the gelu kernel's bound
- * (sk_kernels_ew.h) where Div/Erf/Add/Mul become one gelu. tests/unit/
- * test_fuse.c checks every group both ways. Private to lib/ and tests. */
+ * fused kernels call the same row kernels, in the same order, as the nodes'
+ * own kernels do, so the results have the same bits as the plain plan's.
+ * tests/unit/test_fuse.c checks every group both ways. Private to lib/ and
+ * tests. */
 #ifndef SK_FUSE_H
 #define SK_FUSE_H
 
@@ -78,6 +84,11 @@ typedef struct sk_fuse_group {
      * when it frees the plan. */
     void *state;
     void (*state_free)(void *state);
+    /* 1: a one-node group whose output 0 is, on the fast path, a view of its
+     * input 0 (sk_tensor_borrow: Reshape, Squeeze, Unsqueeze, Flatten): the
+     * engine must keep input 0's storage alive as long as output 0. Such
+     * outputs are never graph outputs. */
+    int view;
 } sk_fuse_group;
 
 /* Finds the groups of a graph of n_steps steps and n_values values. On

@@ -62,7 +62,6 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
-#endif
 
 /* Widest instance the CPU runs: 16, 8 or 4 lanes (cached). */
 static int ew_width(void)
@@ -71,15 +70,14 @@ static int ew_width(void)
     int w = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (!w) {
         w = 4;
-#ifdef SK_EW_X86
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) w = 16;
         else if (__builtin_cpu_supports("avx2")) w = 8;
-#endif
         __atomic_store_n(&cached, w, __ATOMIC_RELAXED);
     }
     return w;
 }
+#endif
 
 #define VB_ADD(x, y) ((x) + (y))
 #define VB_SUB(x, y) ((x) - (y))

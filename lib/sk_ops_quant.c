@@ -142,6 +142,7 @@ static inline qv4i quantize4(qv4f v, qv4f vs, qv4f vz, qv4f vlo, qv4f vhi)
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(SK_NO_DISPATCH)
 #define SK_QUANT_X86 1
+#include <immintrin.h>
 /* 16-lane instances of the loops below for AVX-512: the same operations per
  * lane (min/max as a < b ? a : b, like minps/maxps), so the same bytes. */
 typedef float qv16f __attribute__((vector_size(64)));
@@ -153,20 +154,31 @@ typedef uint8_t qv16u8 __attribute__((vector_size(16)));
 __attribute__((target("avx512f,avx512bw"))) static size_t quantize_run_8bit_avx512(const float *x, size_t n, float scale,
                                                                                     int32_t zp, int lo, int hi, uint8_t *y)
 {
-    const qv16f z = { 0 }, vs = z + scale, vz = z + (float)zp, vlo = z + (float)lo, vhi = z + (float)hi;
-    const qv16f magic = z + 12582912.0f, big = z + 4194304.0f, nbig = z - 4194304.0f;
+    /* the 4-lane code's operations: x / scale, clamp to +-2^22 (NaN to
+     * -2^22), round with 1.5 * 2^23, + zp, clamp to [lo, hi] (maxps / minps
+     * are exactly its a > b ? a : b selects) */
+    const __m512 vs = _mm512_set1_ps(0.0f + scale), vz = _mm512_set1_ps((float)zp);
+    const __m512 vlo = _mm512_set1_ps((float)lo), vhi = _mm512_set1_ps((float)hi);
+    const __m512 magic = _mm512_set1_ps(12582912.0f), big = _mm512_set1_ps(4194304.0f), nbig = _mm512_set1_ps(-4194304.0f);
+    /* x * (1 / scale) instead of x / scale where that cannot change the
+     * rounded result: both are within 3 ulp (|q| 2^-22) of the exact
+     * quotient, so when q is further than |q| 2^-21 from a half-integer (and
+     * below 2^21), they round to the same integer. A vector with any other
+     * lane (near a tie, huge, NaN, inf) divides. */
+    const __m512 rcp = _mm512_set1_ps(1.0f / scale), half = _mm512_set1_ps(0.5f);
+    const __m512 tol = _mm512_set1_ps(4.76837158e-07f /* 2^-21 */), lim = _mm512_set1_ps(2097152.0f);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        qv16f v;
-        memcpy(&v, x + i, sizeof v);
-        v = v / vs;
-        v = Q16_SEL(v > nbig, v, nbig);
-        v = Q16_SEL(v < big, v, big);
-        v = (v + magic) - magic + vz;
-        v = Q16_SEL(v >= vlo, v, vlo);
-        v = Q16_SEL(v < vhi, v, vhi);
-        qv16u8 b = __builtin_convertvector(__builtin_convertvector(v, qv16i), qv16u8);
-        memcpy(y + i, &b, sizeof b);
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 q = _mm512_mul_ps(v, rcp), aq = _mm512_abs_ps(q);
+        __m512 d = _mm512_abs_ps(_mm512_sub_ps(q, _mm512_sub_ps(_mm512_add_ps(q, magic), magic)));
+        __mmask16 ok = _mm512_cmp_ps_mask(_mm512_sub_ps(half, d), _mm512_mul_ps(aq, tol), _CMP_GT_OQ) &
+                       _mm512_cmp_ps_mask(aq, lim, _CMP_LT_OQ);
+        v = ok == 0xFFFF ? q : _mm512_div_ps(v, vs);
+        v = _mm512_min_ps(_mm512_max_ps(v, nbig), big);
+        v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), vz);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
     }
     return i;
 }
@@ -756,6 +768,12 @@ static void qpack_state_free(void *p)
  * the caller then multiplies unpacked). */
 static const sk_qgemm_packed *qpack_get(sk_op_ctx *ctx, size_t bi, size_t zbi)
 {
+#if !defined(__x86_64__)
+    (void)ctx; /* only x86-64 has a packed kernel (VNNI); elsewhere a pack would be B itself */
+    (void)bi;
+    (void)zbi;
+    return NULL;
+#endif
     const sk_tensor *b = in_at(ctx, bi), *zb = in_at(ctx, zbi);
     if (!ctx->state || !b || b->rank != 2 || !((ctx->const_inputs >> bi) & 1) ||
         (zb && !((ctx->const_inputs >> zbi) & 1)) || (b->dtype != SK_UINT8 && b->dtype != SK_INT8))

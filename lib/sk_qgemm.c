@@ -736,7 +736,7 @@ sk_status sk_qgemm_pack(size_t K, size_t N, const sk_qmat *B, sk_qgemm_packed **
 {
     *out = NULL;
     sk_qgemm_packed *p = NULL;
-    if (K > (size_t)1 << 40 || N > (size_t)1 << 40 || (K && N > ((size_t)1 << 39) / K)) goto oom;
+    if (K > SIZE_MAX / 8 || N > SIZE_MAX / 8 || (K && N > SIZE_MAX / 8 / K)) goto oom; /* sizes below stay in range */
     if (!(p = calloc(1, sizeof *p))) goto oom;
     p->K = K;
     p->N = N;
