@@ -90,7 +90,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/skiff $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(CMDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/*.h $(GEN_H) $(DESTDIR)$(PREFIX)/include/skiff/
+	install -m 644 $(filter-out %_internal.h,$(wildcard lib/*.h proto/*.h quant/*.h shard/*.h sign/*.h)) $(GEN_H) $(DESTDIR)$(PREFIX)/include/skiff/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@PKGS@|$(PKGS)|' skiff.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
 	-install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
