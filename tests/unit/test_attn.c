@@ -15,98 +15,11 @@
 
 #include "sk_attn.h"
 #include "sk_model.h"
+#include "util_graph.h"
 
 #define SHARED "../shared/models"
 
 /* ---- building graphs -------------------------------------------------------- */
-
-static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_t *dims)
-{
-    Onnx__ValueInfoProto *v = malloc(sizeof *v);
-    onnx__value_info_proto__init(v);
-    v->name = strdup(name);
-    v->type = malloc(sizeof *v->type);
-    onnx__type_proto__init(v->type);
-    v->type->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    v->type->tensor_type = malloc(sizeof *v->type->tensor_type);
-    onnx__type_proto__tensor__init(v->type->tensor_type);
-    v->type->tensor_type->has_elem_type = 1;
-    v->type->tensor_type->elem_type = SK_FLOAT;
-    if (rank >= 0) {
-        Onnx__TensorShapeProto *sh = malloc(sizeof *sh);
-        onnx__tensor_shape_proto__init(sh);
-        sh->n_dim = (size_t)rank;
-        sh->dim = calloc((size_t)rank + 1, sizeof *sh->dim);
-        for (int i = 0; i < rank; i++) {
-            sh->dim[i] = malloc(sizeof *sh->dim[i]);
-            onnx__tensor_shape_proto__dimension__init(sh->dim[i]);
-            sh->dim[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            sh->dim[i]->dim_value = dims[i];
-        }
-        v->type->tensor_type->shape = sh;
-    }
-    return v;
-}
-
-static void push_vi(size_t *n, Onnx__ValueInfoProto ***arr, Onnx__ValueInfoProto *v)
-{
-    *arr = realloc(*arr, (*n + 1) * sizeof **arr);
-    (*arr)[(*n)++] = v;
-}
-
-static sk_node_proto *node(sk_graph_proto *g, const char *op, const char *name, const char *a, const char *b,
-                           const char *c, const char *out)
-{
-    const char *ins[3] = { a, b, c };
-    size_t n = c ? 3 : b ? 2 : 1;
-    sk_node_proto *nd = sk_node_proto_new(op, NULL, name, n, ins, 1, &out);
-    assert_non_null(nd);
-    assert_int_equal(sk_graph_insert_node(g, SIZE_MAX, nd), SK_OK);
-    return nd;
-}
-
-static void init_f(sk_graph_proto *g, const char *name, int rank, const int64_t *dims, unsigned *seed)
-{
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
-    float *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++) {
-        *seed = *seed * 1103515245u + 12345u;
-        v[i] = ((float)((*seed >> 8) & 0xffff) / 65536.0f - 0.5f) * 0.6f;
-    }
-    sk_tensor_proto *t = sk_tensor_proto_new(name, SK_FLOAT, rank, dims, v, (size_t)n * 4);
-    free(v);
-    assert_non_null(t);
-    assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
-}
-
-static void init_i(sk_graph_proto *g, const char *name, int64_t n, const int64_t *v)
-{
-    int64_t dims[1] = { n };
-    sk_tensor_proto *t = sk_tensor_proto_new(name, SK_INT64, 1, dims, v, (size_t)n * 8);
-    assert_non_null(t);
-    assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
-}
-
-static sk_model *wrap(sk_graph_proto *g)
-{
-    Onnx__ModelProto *mp = malloc(sizeof *mp);
-    onnx__model_proto__init(mp);
-    mp->has_ir_version = 1;
-    mp->ir_version = 8;
-    mp->n_opset_import = 1;
-    mp->opset_import = malloc(sizeof *mp->opset_import);
-    mp->opset_import[0] = malloc(sizeof **mp->opset_import);
-    onnx__operator_set_id_proto__init(mp->opset_import[0]);
-    mp->opset_import[0]->domain = strdup("");
-    mp->opset_import[0]->has_version = 1;
-    mp->opset_import[0]->version = 17;
-    mp->graph = g;
-    sk_model *m;
-    sk_error err;
-    assert_int_equal(sk_model_wrap(mp, NULL, &m, &err), SK_OK);
-    return m;
-}
 
 static int with_head_bias; /* the next attention_model adds a per-head constant to the scores */
 
@@ -122,20 +35,20 @@ static sk_model *attention_model(int64_t H, int64_t D, int fused, int q_from_inp
     onnx__graph_proto__init(g);
     g->name = strdup("attn");
     int64_t xd[3] = { 1, S, E };
-    push_vi(&g->n_input, &g->input, value_info("x", 3, xd));
-    push_vi(&g->n_output, &g->output, value_info("y", 3, xd));
+    ut_push_vi(&g->n_input, &g->input, ut_value_info("x", 3, xd));
+    ut_push_vi(&g->n_output, &g->output, ut_value_info("y", 3, xd));
     int64_t ee[2] = { E, E }, e1[1] = { E }, e3[2] = { E, 3 * E }, e31[1] = { 3 * E };
     int64_t split_shape[4] = { 1, -1, H, D }, merge_shape[3] = { 1, -1, E }, sizes[3] = { E, E, E };
-    init_i(g, "split_shape", 4, split_shape);
-    init_i(g, "merge_shape", 3, merge_shape);
+    ut_init_i(g, "split_shape", 4, split_shape);
+    ut_init_i(g, "merge_shape", 3, merge_shape);
     if (fused) {
-        init_f(g, "wqkv", 2, e3, &seed);
-        init_f(g, "bqkv", 1, e31, &seed);
-        node(g, "MatMul", "qkv_proj", "x", "wqkv", NULL, "qkv0");
-        node(g, "Add", "qkv_bias", "qkv0", "bqkv", NULL, "qkv1");
+        ut_init_f(g, "wqkv", 2, e3, &seed);
+        ut_init_f(g, "bqkv", 1, e31, &seed);
+        ut_node(g, "MatMul", "qkv_proj", "x", "wqkv", NULL, "qkv0");
+        ut_node(g, "Add", "qkv_bias", "qkv0", "bqkv", NULL, "qkv1");
     }
     if (fused == 1) { /* GPT-2: a Split */
-        init_i(g, "qkv_sizes", 3, sizes);
+        ut_init_i(g, "qkv_sizes", 3, sizes);
         const char *ins[2] = { "qkv1", "qkv_sizes" }, *outs[3] = { "q1", "k1", "v1" };
         sk_node_proto *sp = sk_node_proto_new("Split", NULL, "qkv_split", 2, ins, 3, outs);
         assert_int_equal(sk_node_add_attr_int(sp, "axis", 2), SK_OK);
@@ -143,9 +56,9 @@ static sk_model *attention_model(int64_t H, int64_t D, int fused, int q_from_inp
     } else if (fused == 2) { /* timm: [1,S,3,H,D], parts first, one Gather per part */
         static const int64_t p20314[5] = { 2, 0, 3, 1, 4 }, p0132[4] = { 0, 1, 3, 2 };
         int64_t parts_shape[5] = { 1, -1, 3, H, D };
-        init_i(g, "parts_shape", 5, parts_shape);
-        node(g, "Reshape", "qkv_parts", "qkv1", "parts_shape", NULL, "qkv2");
-        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "qkv_tr", "qkv2", NULL, NULL, "qkv3"), "perm", 5, p20314),
+        ut_init_i(g, "parts_shape", 5, parts_shape);
+        ut_node(g, "Reshape", "qkv_parts", "qkv1", "parts_shape", NULL, "qkv2");
+        assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "qkv_tr", "qkv2", NULL, NULL, "qkv3"), "perm", 5, p20314),
                          SK_OK);
         const char *r[3] = { "q", "k", "v" };
         for (int64_t i = 0; i < 3; i++) {
@@ -155,9 +68,9 @@ static sk_model *attention_model(int64_t H, int64_t D, int fused, int q_from_inp
             snprintf(gname, sizeof gname, "%s_part", r[i]);
             sk_tensor_proto *t = sk_tensor_proto_new(idx, SK_INT64, 0, NULL, &i, 8);
             assert_int_equal(sk_graph_add_initializer(g, t), SK_OK);
-            assert_int_equal(sk_node_add_attr_int(node(g, "Gather", gname, "qkv3", idx, NULL, out), "axis", 0), SK_OK);
+            assert_int_equal(sk_node_add_attr_int(ut_node(g, "Gather", gname, "qkv3", idx, NULL, out), "axis", 0), SK_OK);
         }
-        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "k_tr", "k3t", NULL, NULL, "k3"), "perm", 4, p0132), SK_OK);
+        assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "k_tr", "k3t", NULL, NULL, "k3"), "perm", 4, p0132), SK_OK);
     } else {
         const char *r[3] = { "q", "k", "v" };
         for (int i = 0; i < 3; i++) {
@@ -168,45 +81,45 @@ static sk_model *attention_model(int64_t H, int64_t D, int fused, int q_from_inp
             snprintf(ad, sizeof ad, "%s_bias", r[i]);
             snprintf(o0, sizeof o0, "%s0", r[i]);
             snprintf(o1, sizeof o1, "%s1", r[i]);
-            init_f(g, w, 2, ee, &seed);
-            init_f(g, b, 1, e1, &seed);
+            ut_init_f(g, w, 2, ee, &seed);
+            ut_init_f(g, b, 1, e1, &seed);
             if (i == 0 && q_from_input) {
-                node(g, "Identity", "q_id", "x", NULL, NULL, "q1");
+                ut_node(g, "Identity", "q_id", "x", NULL, NULL, "q1");
                 continue;
             }
-            node(g, "MatMul", mm, "x", w, NULL, o0);
-            node(g, "Add", ad, b, o0, NULL, o1); /* bias first, as TorchScript writes it */
+            ut_node(g, "MatMul", mm, "x", w, NULL, o0);
+            ut_node(g, "Add", ad, b, o0, NULL, o1); /* bias first, as TorchScript writes it */
         }
     }
-    init_f(g, "wo", 2, ee, &seed);
-    init_f(g, "bo", 1, e1, &seed);
+    ut_init_f(g, "wo", 2, ee, &seed);
+    ut_init_f(g, "bo", 1, e1, &seed);
     float scale = 0.35f;
     sk_tensor_proto *sc = sk_tensor_proto_new("scale", SK_FLOAT, 0, NULL, &scale, 4);
     assert_int_equal(sk_graph_add_initializer(g, sc), SK_OK);
     static const int64_t p0213[4] = { 0, 2, 1, 3 }, p0231[4] = { 0, 2, 3, 1 };
     if (fused != 2) {
-        node(g, "Reshape", "q_split", "q1", "split_shape", NULL, "q2");
-        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "q_tr", "q2", NULL, NULL, "q3"), "perm", 4, p0213), SK_OK);
-        node(g, "Reshape", "k_split", "k1", "split_shape", NULL, "k2");
-        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "k_tr", "k2", NULL, NULL, "k3"), "perm", 4, p0231), SK_OK);
-        node(g, "Reshape", "v_split", "v1", "split_shape", NULL, "v2");
-        assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "v_tr", "v2", NULL, NULL, "v3"), "perm", 4, p0213), SK_OK);
+        ut_node(g, "Reshape", "q_split", "q1", "split_shape", NULL, "q2");
+        assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "q_tr", "q2", NULL, NULL, "q3"), "perm", 4, p0213), SK_OK);
+        ut_node(g, "Reshape", "k_split", "k1", "split_shape", NULL, "k2");
+        assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "k_tr", "k2", NULL, NULL, "k3"), "perm", 4, p0231), SK_OK);
+        ut_node(g, "Reshape", "v_split", "v1", "split_shape", NULL, "v2");
+        assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "v_tr", "v2", NULL, NULL, "v3"), "perm", 4, p0213), SK_OK);
     }
-    node(g, "MatMul", "scores", "q3", "k3", NULL, "s0");
-    node(g, "Mul", "scale_mul", "s0", "scale", NULL, "s1");
+    ut_node(g, "MatMul", "scores", "q3", "k3", NULL, "s0");
+    ut_node(g, "Mul", "scale_mul", "s0", "scale", NULL, "s1");
     if (with_head_bias) { /* a relative position bias: one [S,S] table per head */
         int64_t hb[4] = { 1, H, S, S };
-        init_f(g, "head_bias", 4, hb, &seed);
-        node(g, "Add", "head_bias_add", "s1", "head_bias", NULL, "s1b");
+        ut_init_f(g, "head_bias", 4, hb, &seed);
+        ut_node(g, "Add", "head_bias_add", "s1", "head_bias", NULL, "s1b");
     }
-    assert_int_equal(sk_node_add_attr_int(node(g, "Softmax", "softmax", with_head_bias ? "s1b" : "s1", NULL, NULL, "p"),
+    assert_int_equal(sk_node_add_attr_int(ut_node(g, "Softmax", "softmax", with_head_bias ? "s1b" : "s1", NULL, NULL, "p"),
                                           "axis", -1), SK_OK);
-    node(g, "MatMul", "context", "p", "v3", NULL, "c0");
-    assert_int_equal(sk_node_add_attr_ints(node(g, "Transpose", "c_tr", "c0", NULL, NULL, "c1"), "perm", 4, p0213), SK_OK);
-    node(g, "Reshape", "c_merge", "c1", "merge_shape", NULL, "c2");
-    node(g, "MatMul", "o_proj", "c2", "wo", NULL, "o0");
-    node(g, "Add", "o_bias", "o0", "bo", NULL, "y");
-    return wrap(g);
+    ut_node(g, "MatMul", "context", "p", "v3", NULL, "c0");
+    assert_int_equal(sk_node_add_attr_ints(ut_node(g, "Transpose", "c_tr", "c0", NULL, NULL, "c1"), "perm", 4, p0213), SK_OK);
+    ut_node(g, "Reshape", "c_merge", "c1", "merge_shape", NULL, "c2");
+    ut_node(g, "MatMul", "o_proj", "c2", "wo", NULL, "o0");
+    ut_node(g, "Add", "o_bias", "o0", "bo", NULL, "y");
+    return ut_wrap(g);
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -342,11 +255,11 @@ static void test_no_attention(void **state)
     onnx__graph_proto__init(g);
     g->name = strdup("add");
     int64_t d[1] = { 4 };
-    push_vi(&g->n_input, &g->input, value_info("a", 1, d));
-    push_vi(&g->n_output, &g->output, value_info("b", 1, d));
-    node(g, "Add", "add", "a", "a", NULL, "b");
-    assert_int_equal(sk_node_add_attr_int(node(g, "Softmax", "sm", "b", NULL, NULL, "c"), "axis", 0), SK_OK);
-    sk_model *m = wrap(g);
+    ut_push_vi(&g->n_input, &g->input, ut_value_info("a", 1, d));
+    ut_push_vi(&g->n_output, &g->output, ut_value_info("b", 1, d));
+    ut_node(g, "Add", "add", "a", "a", NULL, "b");
+    assert_int_equal(sk_node_add_attr_int(ut_node(g, "Softmax", "sm", "b", NULL, NULL, "c"), "axis", 0), SK_OK);
+    sk_model *m = ut_wrap(g);
     sk_attn_info *info;
     sk_error err;
     assert_int_equal(sk_attn_find(m, &info, &err), SK_OK);
