@@ -19,7 +19,7 @@ PKGS      := libprotobuf-c libbrotlienc libbrotlidec libzstd libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS    ?= $(OPT) -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -I. -Ilib -Iproto -Iquant -Ishard -Isign -I$(B)/gen $(PKG_CFLAGS) \
+CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -I. -Ilib -Iproto -Iquant -Ishard -Isign -Ipipeline -I$(B)/gen $(PKG_CFLAGS) \
              -DSK_VERSION='"$(VERSION)"' $(SANFLAGS)
 LDLIBS    += $(PKG_LIBS) -lm -lpthread
 
@@ -27,7 +27,7 @@ ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 GEN_C     := $(B)/gen/onnx.pb-c.c
 GEN_H     := $(B)/gen/onnx.pb-c.h
-LIB_SRC   := $(wildcard lib/*.c proto/*.c quant/*.c shard/*.c sign/*.c)
+LIB_SRC   := $(wildcard lib/*.c proto/*.c quant/*.c shard/*.c sign/*.c pipeline/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/onnx.pb-c.o
 CMD_SRC   := $(wildcard cmd/*.c)
 CMDS      := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
@@ -49,7 +49,7 @@ $(B)/obj/gen/onnx.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) -w -c $< -o $@
 
-$(B)/obj/%.o: %.c $(GEN_H) $(wildcard lib/*.h proto/*.h quant/*.h shard/*.h sign/*.h tests/unit/*.h)
+$(B)/obj/%.o: %.c $(GEN_H) $(wildcard lib/*.h proto/*.h quant/*.h shard/*.h sign/*.h pipeline/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -90,7 +90,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/skiff $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(CMDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(filter-out %_internal.h,$(wildcard lib/*.h proto/*.h quant/*.h shard/*.h sign/*.h)) $(GEN_H) $(DESTDIR)$(PREFIX)/include/skiff/
+	install -m 644 $(filter-out %_internal.h,$(wildcard lib/*.h proto/*.h quant/*.h shard/*.h sign/*.h pipeline/*.h)) $(GEN_H) $(DESTDIR)$(PREFIX)/include/skiff/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@PKGS@|$(PKGS)|' skiff.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
 	-install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 

@@ -44,37 +44,6 @@ static const char usage[] =
     "The creation time is $SOURCE_DATE_EPOCH when set, else now.\n"
     "Exit status: 0 ok, 1 bad input or failure, 2 usage error.\n";
 
-/* The default model name: the file's stem, or its folder's name for
- * model.onnx, with characters a name cannot hold replaced by '_'. */
-static char *default_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t n = strlen(base);
-    if (n > 5 && !strcmp(base + n - 5, ".onnx")) n -= 5;
-    char *name;
-    if (n == 5 && !strncmp(base, "model", 5) && slash && slash > path) {
-        const char *end = slash, *start = slash;
-        while (start > path && start[-1] != '/') start--;
-        name = strndup(start, (size_t)(end - start));
-    } else {
-        name = strndup(base, n);
-    }
-    if (!name) return NULL;
-    size_t len = strlen(name);
-    if (len > SK_MANIFEST_MAX_MODEL_NAME) name[len = SK_MANIFEST_MAX_MODEL_NAME] = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || !strchr("._+@/-", c))) name[i] = '_';
-    }
-    if (!len || name[0] == '_' || name[0] == '.') {
-        free(name);
-        return strdup("model");
-    }
-    return name;
-}
-
 static int created_time(const sk_cli *cli, int64_t *out)
 {
     const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -198,7 +167,7 @@ int main(int argc, char **argv)
     if (key_path && load_key(&cli, key_path, password_file, &key)) return SK_EXIT_FAIL;
     o.key = key;
     int is_signed = key != NULL;
-    char *dname = name ? NULL : default_name(in);
+    char *dname = name ? NULL : sk_manifest_default_name(in);
     o.name = name ? name : dname;
 
     sk_error err = { 0 };

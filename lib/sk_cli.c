@@ -106,3 +106,51 @@ const char *sk_human_bytes(uint64_t n, char *buf, size_t cap)
     else snprintf(buf, cap, "%.2f GB", n / 1e9);
     return buf;
 }
+
+/* ---- progress bars ------------------------------------------------------- */
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+static double progress_last;  /* when the bar was last drawn */
+static int progress_shown;    /* a bar is on the line */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_draw(void *user, const char *step, uint64_t done, uint64_t total)
+{
+    (void)user;
+    pthread_mutex_lock(&progress_lock);
+    double t = now_seconds();
+    if (total && done >= total) {
+        if (progress_shown) fputs("\r\033[K", stderr);
+        progress_shown = 0;
+    } else if (!progress_shown || t - progress_last >= 0.1) {
+        enum { WIDTH = 30 };
+        int fill = total ? (int)((double)WIDTH * (double)done / (double)total) : 0;
+        char bar[WIDTH + 1];
+        for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+        bar[WIDTH] = 0;
+        fprintf(stderr, "\r\033[K%.40s [%s] %3d%%", step, bar, total ? (int)(100.0 * (double)done / (double)total) : 0);
+        progress_shown = 1;
+        progress_last = t;
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&progress_lock);
+}
+
+void sk_cli_progress(sk_cli *cli, sk_progress *p)
+{
+    p->fn = NULL;
+    p->user = cli;
+    const char *term = getenv("TERM");
+    if (cli->verbosity < 1 || !isatty(STDERR_FILENO) || (term && !strcmp(term, "dumb"))) return;
+    p->fn = progress_draw;
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "sk_error.h"
+#include "sk_progress.h"
 
 enum { SK_EXIT_OK = 0, SK_EXIT_FAIL = 1, SK_EXIT_USAGE = 2 };
 
@@ -35,6 +36,13 @@ void sk_cli_info(const sk_cli *cli, int level, const char *fmt, ...) __attribute
 int sk_cli_parse_size(const char *s, uint64_t *out);
 /* Parses a non-negative decimal integer; -1 on error. */
 int sk_cli_parse_u64(const char *s, uint64_t *out);
+
+/* A progress bar on stderr for p: drawn only when stderr is a terminal
+ * (and TERM is not "dumb") and cli is not quiet (-q);
+ * otherwise p->fn is left NULL and nothing is ever drawn. The bar redraws at
+ * most 10 times a second, on one line ("\r"), and is erased when a step
+ * ends. Thread-safe. cli must outlive the reports. */
+void sk_cli_progress(sk_cli *cli, sk_progress *p);
 
 /* Writes s as a JSON string literal. */
 void sk_json_str(FILE *f, const char *s);

@@ -49,6 +49,7 @@
 
 #include "sk_attn.h"
 #include "sk_error.h"
+#include "sk_progress.h"
 #include "sk_model.h"
 #include "sk_quant.h"
 
@@ -81,6 +82,7 @@ typedef struct sk_prune_opts {
     size_t n_picks;
     int threads;                /* worker threads (0: all cores) */
     int no_check;               /* 1: skip the final check run */
+    sk_progress progress;       /* scoring and compensation report here */
 } sk_prune_opts;
 
 /* Defaults: 25% of the heads, ablation, automatic compensation, min_heads 1. */

@@ -70,6 +70,10 @@ typedef sk_status (*sk_prune_sample_fn)(void *arg, size_t worker, size_t sample,
                                         const sk_quant_sample *in, sk_error *err);
 sk_status sk_prune_foreach_sample(sk_model *m, const sk_quant_calib *c, size_t n, int threads, sk_prune_sample_fn fn,
                                   void *arg, sk_error *err);
+/* The same, reporting each finished sample to progress (may be NULL) as
+ * step. */
+sk_status sk_prune_foreach_sample_p(sk_model *m, const sk_quant_calib *c, size_t n, int threads, sk_prune_sample_fn fn,
+                                    void *arg, const sk_progress *progress, const char *step, sk_error *err);
 
 /* Number of workers sk_prune_foreach_sample uses for n samples. */
 size_t sk_prune_workers(int threads, size_t n);
@@ -127,6 +131,11 @@ typedef struct sk_prune_tail {
     int *from_sample;       /* 1: a graph input of m */
     size_t *out_map;        /* tail output i is m's output out_map[i] */
     size_t n_out;
+    sk_tensor_proto **proxies; /* the tail's stand-ins for m's external initializers: raw_data that
+                                  points into m's mapping of the file (so engines on m and on the
+                                  tail see the same bytes at the same address and share their
+                                  aligned copies); every field borrowed */
+    size_t n_proxies;
 } sk_prune_tail;
 
 /* SK_EUNSUPPORTED (err untouched) when the downstream part has subgraphs or

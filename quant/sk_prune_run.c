@@ -285,6 +285,9 @@ typedef struct loop_shared {
     const sk_quant_calib *calib;
     sk_prune_sample_fn fn;
     void *arg;
+    const sk_progress *progress;
+    const char *step;
+    size_t done;
 } loop_shared;
 
 typedef struct loop_worker {
@@ -312,6 +315,12 @@ static void *worker_main(void *p)
             sk_quant_sample_free(&smp);
             if (s) sk_error_prefix(&err, "sample %s: ", sk_quant_calib_path(sh->calib, i));
         }
+        if (!s && sh->progress && sh->progress->fn) {
+            pthread_mutex_lock(&sh->mu);
+            sh->done++;
+            sk_progress_report(sh->progress, sh->step, sh->done, sh->n);
+            pthread_mutex_unlock(&sh->mu);
+        }
         if (s) {
             pthread_mutex_lock(&sh->mu);
             sh->stop = 1;
@@ -330,6 +339,12 @@ static void *worker_main(void *p)
 sk_status sk_prune_foreach_sample(sk_model *m, const sk_quant_calib *c, size_t n, int threads, sk_prune_sample_fn fn,
                                   void *arg, sk_error *err)
 {
+    return sk_prune_foreach_sample_p(m, c, n, threads, fn, arg, NULL, NULL, err);
+}
+
+sk_status sk_prune_foreach_sample_p(sk_model *m, const sk_quant_calib *c, size_t n, int threads, sk_prune_sample_fn fn,
+                                    void *arg, const sk_progress *progress, const char *step, sk_error *err)
+{
     if (!n) return SK_OK;
     size_t nw = sk_prune_workers(threads, n);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -343,6 +358,8 @@ sk_status sk_prune_foreach_sample(sk_model *m, const sk_quant_calib *c, size_t n
     sh.calib = c;
     sh.fn = fn;
     sh.arg = arg;
+    sh.progress = progress;
+    sh.step = step;
     sk_status s = SK_OK;
     sk_engine_opts eo = { (int)(total / nw > 0 ? total / nw : 1), NULL, 0 };
     for (size_t i = 0; i < nw && !s; i++) {
@@ -762,7 +779,7 @@ sk_status sk_prune_score_heads(sk_model *m, const sk_prune_index *ix, const sk_a
         }
     }
     if (!s && o->score == SK_PRUNE_SCORE_ABLATION) s = tails_setup(&sc, m, ix, nw, err);
-    if (!s) s = sk_prune_foreach_sample(m, o->calib, ns, o->threads, score_sample, &sc, err);
+    if (!s) s = sk_prune_foreach_sample_p(m, o->calib, ns, o->threads, score_sample, &sc, &o->progress, "scoring heads", err);
     for (size_t b = 0; !s && b < info->n_blocks; b++) {
         const sk_attn_block *blk = &info->blocks[b];
         float *w = NULL;

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "sk_error.h"
+#include "sk_progress.h"
 #include "sk_model.h"
 
 typedef enum sk_quant_mode {
@@ -81,6 +82,7 @@ typedef struct sk_quant_opts {
     sk_quant_calibrator calibrator;
     double percentile;          /* for SK_QUANT_CALIB_PERCENTILE, in (50, 100]; 0 means 99.99 */
     int threads;                /* worker threads for the weight math and calibration; 0: all cores */
+    sk_progress progress;       /* calibration passes and weight math report here */
 } sk_quant_opts;
 
 /* Sets the defaults (dynamic mode, per channel, block 32, ...). */

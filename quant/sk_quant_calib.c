@@ -379,7 +379,8 @@ static sk_status hook(void *user, const char *value_name, const Onnx__NodeProto 
 }
 
 sk_status sk_quant_calib_collect(sk_model *m, const sk_quant_calib *c, int threads, size_t n, const char *const *names,
-                                 const int *chan, int want_hist, sk_quant_stats *stats, sk_error *err)
+                                 const int *chan, int want_hist, sk_quant_stats *stats, const sk_progress *progress,
+                                 sk_error *err)
 {
     collect_ctx cc;
     memset(&cc, 0, sizeof cc);
@@ -416,7 +417,9 @@ sk_status sk_quant_calib_collect(sk_model *m, const sk_quant_calib *c, int threa
                 st->hist = calloc(SK_QUANT_HIST_BINS, sizeof *st->hist);
                 if (!st->hist) { s = sk_error_set(err, SK_ENOMEM, "out of memory"); break; }
             }
-        for (size_t i = 0; !s && i < sk_quant_calib_count(c); i++) {
+        size_t ns = sk_quant_calib_count(c);
+        for (size_t i = 0; !s && i < ns; i++) {
+            sk_progress_report(progress, "calibrating", (uint64_t)((size_t)(pass - 1) * ns + i), (uint64_t)(passes * ns));
             sk_quant_sample smp;
             s = sk_quant_calib_load(c, i, e, &smp, err);
             if (s) break;
@@ -431,6 +434,7 @@ sk_status sk_quant_calib_collect(sk_model *m, const sk_quant_calib *c, int threa
             sk_quant_sample_free(&smp);
         }
     }
+    if (!s) sk_progress_report(progress, "calibrating", 1, 1);
     for (size_t k = 0; k < n; k++) {
         if (!s && cc.chan_sum[k] && !cc.chan_bad[k] && cc.chan_rows[k]) {
             stats[k].chan_ms = malloc((size_t)stats[k].chans * sizeof(double));

@@ -64,11 +64,13 @@ typedef struct sk_quant_stats {
 #define SK_QUANT_HIST_BINS 16384
 
 /* Runs m over every sample (threads for the kernels) and collects stats for
+ * (progress, may be NULL, counts sample runs over all passes)
  * the n values named; want_hist asks for the second (histogram) pass;
  * chan[i] != 0 asks for per-channel mean squares of value i. stats must
  * have n entries (zeroed); free each with sk_quant_stats_clear. */
 sk_status sk_quant_calib_collect(sk_model *m, const sk_quant_calib *c, int threads, size_t n, const char *const *names,
-                                 const int *chan, int want_hist, sk_quant_stats *stats, sk_error *err);
+                                 const int *chan, int want_hist, sk_quant_stats *stats, const sk_progress *progress,
+                                 sk_error *err);
 void sk_quant_stats_clear(sk_quant_stats *s);
 
 /* The quantization range [lo, hi] (0 included) a calibrator picks from the

@@ -247,7 +247,7 @@ static sk_status collect_imp(sk_qctx *c, q4_layer *layers, size_t n_layers, floa
         }
         slot[i] = k;
     }
-    if (!s && n) s = sk_quant_calib_collect(c->m, c->o->calib, c->threads, n, names, chan, 0, st, c->err);
+    if (!s && n) s = sk_quant_calib_collect(c->m, c->o->calib, c->threads, n, names, chan, 0, st, &c->o->progress, c->err);
     for (size_t k = 0; !s && k < n; k++) {
         if (!st[k].chan_ms) continue;
         float *v = malloc((size_t)st[k].chans * sizeof *v + 1);

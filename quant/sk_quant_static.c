@@ -408,7 +408,7 @@ sk_status sk_quant_run_static(sk_qctx *c)
         for (size_t k = 0; !s && k < n_acts; k++) names[k] = acts[k].name;
         if (!s)
             s = sk_quant_calib_collect(c->m, o->calib, c->threads, n_acts, names, NULL,
-                                       o->calibrator != SK_QUANT_CALIB_MINMAX, stats, c->err);
+                                       o->calibrator != SK_QUANT_CALIB_MINMAX, stats, &o->progress, c->err);
         c->rep->calib_samples = sk_quant_calib_count(o->calib);
         static const char *const cal_names[] = { "percentile", "minmax", "entropy", "mse" };
         snprintf(c->rep->calibrator, sizeof c->rep->calibrator, "%s", cal_names[o->calibrator]);

@@ -1145,3 +1145,32 @@ sk_status sk_manifest_parse(const void *buf, size_t len, sk_manifest **out, sk_e
     *out = m;
     return SK_OK;
 }
+
+char *sk_manifest_default_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".onnx")) n -= 5;
+    char *name;
+    if (n == 5 && !strncmp(base, "model", 5) && slash && slash > path) {
+        const char *end = slash, *start = slash;
+        while (start > path && start[-1] != '/') start--;
+        name = strndup(start, (size_t)(end - start));
+    } else {
+        name = strndup(base, n);
+    }
+    if (!name) return NULL;
+    size_t len = strlen(name);
+    if (len > SK_MANIFEST_MAX_MODEL_NAME) name[len = SK_MANIFEST_MAX_MODEL_NAME] = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || !strchr("._+@/-", c))) name[i] = '_';
+    }
+    if (!len || name[0] == '_' || name[0] == '.') {
+        free(name);
+        return strdup("model");
+    }
+    return name;
+}

@@ -125,6 +125,11 @@ int sk_manifest_file_name_ok(const char *s);
 /* 1 if s is an acceptable model name (1-128 bytes of [A-Za-z0-9._+@/-],
  * starting with a letter or digit), else 0. */
 int sk_manifest_model_name_ok(const char *s);
+/* The default model name for the model file at path: the file's stem, or its
+ * folder's name for model.onnx, with characters a name cannot hold replaced
+ * by '_' ("model" when nothing usable is left). malloc'd; NULL when out of
+ * memory. */
+char *sk_manifest_default_name(const char *path);
 
 /* Index of the file whose path (stored name) is path, or SIZE_MAX. */
 size_t sk_manifest_find_path(const sk_manifest *m, const char *path);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,8 @@ typedef struct plan {
     shard *shards;
     size_t n_shards;
     sk_pack_tmpdir dir;
+    pthread_mutex_t prog_mu; /* progress: raw bytes compressed so far */
+    uint64_t prog_done, prog_total;
 } plan;
 
 static int is_constant(const sk_node_proto *n)
@@ -415,6 +418,12 @@ static sk_status shard_job(void *arg, size_t i, sk_error *err)
     }
     free(packed);
     free(rawbuf);
+    if (!s && p->o->progress.fn) {
+        pthread_mutex_lock(&p->prog_mu);
+        p->prog_done += sh->raw_size;
+        sk_progress_report(&p->o->progress, "compressing", p->prog_done, p->prog_total);
+        pthread_mutex_unlock(&p->prog_mu);
+    }
     return s;
 }
 
@@ -741,7 +750,13 @@ sk_status sk_pack_write(sk_model *model, const char *pkgdir, const sk_pack_opts 
     if (!s) s = layout(&p, &res);
     if (!s) s = model_bytes(&p, &mbytes, &mlen);
     if (!s) s = sk_pack_tmpdir_create(&p.dir, pkgdir, o->force, err);
-    if (!s) s = sk_codec_run_jobs(p.n_shards, o->threads, shard_job, &p, err);
+    if (!s) {
+        pthread_mutex_init(&p.prog_mu, NULL);
+        for (size_t i = 0; i < p.n_shards; i++) p.prog_total += p.shards[i].raw_size;
+        sk_progress_report(&o->progress, "compressing", 0, p.prog_total);
+        s = sk_codec_run_jobs(p.n_shards, o->threads, shard_job, &p, err);
+        pthread_mutex_destroy(&p.prog_mu);
+    }
     uint8_t msha256[32], msha384[48];
     if (!s) {
         sk_sha_pair hp;

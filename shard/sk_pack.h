@@ -22,6 +22,7 @@
 
 #include "sk_codec.h"
 #include "sk_error.h"
+#include "sk_progress.h"
 #include "sk_manifest.h"
 #include "sk_model.h"
 #include "sk_sign.h"
@@ -41,6 +42,7 @@ typedef struct sk_pack_opts {
     unsigned threads;      /* 0: one per core */
     const sk_key_sec *key; /* NULL: an unsigned package */
     int force;             /* replace an existing folder */
+    sk_progress progress;  /* compression reports raw bytes done here */
 } sk_pack_opts;
 
 /* Defaults: 4 MiB shards, 1 KiB external minimum, Brotli at its default
