@@ -245,7 +245,7 @@ static sk_status apply(recipe_ctx *x, const char *section, const char *key, cons
                 return SK_OK;
             }
             double d;
-            if (v->kind != V_STR || share(p, v, full, &d) || d < 0 || d >= 1)
+            if (v->kind != V_STR || share(p, v, full, &d) || d <= 0 || d >= 1)
                 return perr(p, "prune.heads must be a count (8) or a share below 100%% (\"25%%\")");
             o->prune_percent = 100 * d;
             return SK_OK;

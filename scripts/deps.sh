@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 libonnx-testdata libzstd-dev zstd libbrotli-dev brotli libsodium-dev libcmocka-dev
-minisign python3-onnx python3-numpy python3-cryptography emscripten chromium"
+minisign python3-onnx python3-numpy python3-cryptography emscripten chromium groff-base"
 
 missing=""
 for p in $APT_PKGS; do
