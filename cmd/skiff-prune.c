@@ -271,6 +271,7 @@ int main(int argc, char **argv)
     o.picks = picks;
     o.n_picks = n_picks;
     sk_atomic_install_signal_handlers();
+    sk_cli_progress(&cli, &o.progress);
 
     {
         sk_error err = { 0 };

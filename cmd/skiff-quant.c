@@ -284,6 +284,7 @@ int main(int argc, char **argv)
     o.op_types = (const char *const *)optypes;
     o.n_op_types = n_optypes;
     sk_atomic_install_signal_handlers();
+    sk_cli_progress(&cli, &o.progress);
 
     {
         sk_error err = { 0 };
