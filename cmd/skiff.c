@@ -38,7 +38,7 @@ static const char usage[] =
     "usage: skiff TOOL [ARGS...]       runs skiff-TOOL (skiff TOOL --help for its options)\n"
     "       skiff build RECIPE [options]\n"
     "       skiff build MODEL -o PKGDIR [options]\n"
-    "       skiff                      lists the tools\n"
+    "       skiff [--json]             lists the tools\n"
     "\n"
     "skiff turns an ONNX model into a small, sharded, compressed and signed\n"
     "package a web page fetches, verifies and runs. See skiff(1).\n";
@@ -123,6 +123,20 @@ static int tool_path(const char *name, char *out, size_t cap)
         path = end ? end + 1 : NULL;
     }
     return 0;
+}
+
+static int list_tools_json(void)
+{
+    char p[PATH_MAX];
+    printf("{\"version\": \"%s\", \"tools\": [", SK_VERSION);
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+        int have = !strcmp(tools[i].name, "build") || tool_path(tools[i].name, p, sizeof p);
+        printf("%s{\"name\": \"%s\", \"what\": ", i ? ", " : "", tools[i].name);
+        sk_json_str(stdout, tools[i].what);
+        printf(", \"installed\": %s}", have ? "true" : "false");
+    }
+    printf("]}\n");
+    return SK_EXIT_OK;
 }
 
 static int list_tools(void)
@@ -523,6 +537,7 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return list_tools();
     }
+    if (!strcmp(a, "--json") && argc == 2) return list_tools_json();
     if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
         printf("skiff %s\n", SK_VERSION);
         return SK_EXIT_OK;

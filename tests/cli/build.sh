@@ -43,6 +43,8 @@ for t in build inspect quant prune pack verify keygen; do
     grep -q "^  $t " "$T/out" || bad "skiff's list lacks $t"
 done
 grep -q "not installed" "$T/out" && bad "skiff lists a tool as not installed: $(grep 'not installed' "$T/out")"
+expect 0 "skiff --json lists the tools as JSON" "$BIN/skiff" --json
+[ "$(json_get tools.0.name < "$T/out")" = build ] || bad "skiff --json: $(cat "$T/out")"
 expect 0 "skiff pack --help runs skiff-pack" "$BIN/skiff" pack --help
 head -1 "$T/out" | grep -q "^usage: skiff-pack" || bad "skiff pack --help printed: $(head -1 "$T/out")"
 expect 0 "skiff inspect MODEL runs skiff-inspect" "$BIN/skiff" inspect "$MODEL"
