@@ -11,6 +11,7 @@
 #   BENCH_SLOW=1    also pack with Brotli 10 and 11 (minutes each)
 #   BENCH_MODELS="int8 int4"  which models (default both)
 #   BENCH_SWEEP=0   skip the shard-size sweep
+#   BASE=DIR        also pack with DIR/skiff-pack's defaults (another build), in the same run
 set -eu
 B=${B:-build}
 BIN=$B/bin
@@ -46,25 +47,32 @@ for q in $MODELS; do
     # the references: the whole file, one stream, single-threaded as the tools are
     if [ -z "$QUICK" ]; then
         t=$(once sh -c "brotli -q 11 -c '$M' > '$W/ref.br'"); br11=$(wc -c < "$W/ref.br")
-        echo "  brotli -q 11 (whole file)   $(fmt_mb "$br11") MB  ratio $(ratio "$br11" "$size")  $(fmt_s "$t") s"
+        echo "  brotli -q 11 (whole file)   $br11 B  $(fmt_mb "$br11") MB  ratio $(ratio "$br11" "$size")  $(fmt_s "$t") s"
     fi
     t=$(once sh -c "brotli -q 9 -c '$M' > '$W/ref.br'"); br9=$(wc -c < "$W/ref.br")
-    echo "  brotli -q 9  (whole file)   $(fmt_mb "$br9") MB  ratio $(ratio "$br9" "$size")  $(fmt_s "$t") s"
+    echo "  brotli -q 9  (whole file)   $br9 B  $(fmt_mb "$br9") MB  ratio $(ratio "$br9" "$size")  $(fmt_s "$t") s"
     t=$(once sh -c "zstd -q -19 -c '$M' > '$W/ref.zst'"); z19=$(wc -c < "$W/ref.zst")
-    echo "  zstd -19     (whole file)   $(fmt_mb "$z19") MB  ratio $(ratio "$z19" "$size")  $(fmt_s "$t") s"
+    echo "  zstd -19     (whole file)   $z19 B  $(fmt_mb "$z19") MB  ratio $(ratio "$z19" "$size")  $(fmt_s "$t") s"
     rm -f "$W/ref.br" "$W/ref.zst"
     ref=${br11:-$br9}; refname=$([ -n "$QUICK" ] && echo "brotli -q 9" || echo "brotli -q 11")
-    levels="brotli:1 brotli:5 brotli:9 zstd:3 zstd:9 zstd:19 none:0"
-    [ -n "${BENCH_SLOW:-}" ] && levels="$levels brotli:10 brotli:11"
+    # codec:level[:float level]; "default" is skiff-pack without options
+    # (Brotli 9, float tensors at 10); an explicit --level applies to every tensor
+    levels="default brotli:1 brotli:5 brotli:9 brotli:5:10 zstd:3 zstd:9 zstd:19 none:0"
+    [ -n "${BENCH_SLOW:-}" ] && levels="$levels brotli:9:11 brotli:10 brotli:11"
+    [ -n "${BASE:-}" ] && levels="base $levels"
     for cl in $levels; do
-        c=${cl%:*}; l=${cl#*:}
-        lv=$([ "$c" = none ] && echo "" || echo "--level $l")
-        runs=$([ "$c:$l" = brotli:9 ] && echo 3 || echo 1)
-        RUNS=$runs measure "$BIN/skiff-pack" "$M" -o "$W/p" --codec $c $lv -f -q
+        c=${cl%%:*}; rest=${cl#*:}; l=${rest%%:*}; fl=${rest#*:}; [ "$fl" = "$rest" ] && fl=""
+        args="--codec $c --level $l"
+        [ "$c" = none ] && args="--codec none"
+        [ -n "$fl" ] && args="$args --float-level $fl"
+        [ "$c" = default ] || [ "$c" = base ] && args=""
+        runs=$([ "$c" = default ] || [ "$c" = base ] && echo 3 || echo 1)
+        RUNS=$runs measure "$([ "$c" = base ] && echo "$BASE" || echo "$BIN")/skiff-pack" "$M" -o "$W/p" $args -f -q
         st=$(pkg_size "$W/p")
         note=""
-        [ "$c:$l" = brotli:9 ] && note="  (default; median of 3, peak $(fmt_mb "$T_RSS") MB)"
-        printf '  skiff-pack %-10s        %s MB  ratio %s  %s vs %s  %s s = %s MB/s%s\n' "$c $([ "$c" = none ] || echo "$l")" \
+        [ "$runs" = 3 ] && note="  (median of 3, peak $(fmt_mb "$T_RSS") MB)"
+        case $c in default) label="default 9/10" ;; base) label="BASE default" ;; none) label=none ;; *) label="$c $l${fl:+/$fl}" ;; esac
+        printf '  skiff-pack %-12s  %10s B  %s MB  ratio %s  %s vs %s  %s s = %s MB/s%s\n' "$label" "$st" \
             "$(fmt_mb "$st")" "$(ratio "$st" "$size")" "$(pct "$st" "$ref")" "$refname" "$(fmt_s "$T_MEDIAN")" "$(fmt_rate "$size" "$T_MEDIAN")" "$note"
     done
     "$BIN/skiff-pack" "$M" -o "$W/p" -f -q
@@ -78,7 +86,7 @@ done
 
 # shard size: stored size and pack time (the default codec and level)
 [ "${BENCH_SWEEP:-1}" = 0 ] && exit 0
-echo "shard size sweep (brotli 9): stored bytes, vs 4MiB, shards (oversized), pack s"
+echo "shard size sweep (defaults): stored bytes, vs 4MiB, shards (oversized), pack s"
 for q in $MODELS; do
     "$BIN/skiff-pack" "$W/$q.onnx" -o "$W/p" -f -q
     base=$(pkg_size "$W/p")

@@ -27,6 +27,9 @@ static const char usage[] =
     "                          a single tensor larger than this gets a shard of its own\n"
     "  --codec CODEC           brotli (default), zstd or none\n"
     "  --level N               codec level (brotli 0-11, default 9; zstd 1-22, default 19)\n"
+    "  --float-level N         brotli level of float tensors (0-11; default: 10 when they\n"
+    "                          are at most a quarter of the weights, as in quantized\n"
+    "                          models, else the level; --level alone sets both)\n"
     "  --name NAME             model name (default: the file's name, or its folder's\n"
     "                          when the file is model.onnx)\n"
     "  --version N             release number, must grow with every release\n"
@@ -82,8 +85,8 @@ int main(int argc, char **argv)
     sk_cli cli = { "skiff-pack", usage, 1, 0 };
     const char *in = NULL, *out = NULL, *name = NULL, *key_path = NULL, *password_file = NULL;
     uint64_t shard_size = SK_PACK_DEFAULT_SHARD_SIZE, ext_min = SK_PACK_DEFAULT_EXTERNAL_MIN, version = 0, threads = 0;
-    uint64_t level = 0;
-    int have_level = 0, force = 0, opts_done = 0;
+    uint64_t level = 0, float_level = 0;
+    int have_level = 0, have_float_level = 0, force = 0, opts_done = 0;
     sk_codec codec = SK_CODEC_BROTLI;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -102,6 +105,11 @@ int main(int argc, char **argv)
             if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
                 if (!v) return sk_cli_usage_error(&cli, "%s needs a folder", a);
                 out = argv[++i];
+            } else if (!strcmp(a, "--float-level")) {
+                if (!v || sk_cli_parse_u64(v, &float_level) || float_level > 11)
+                    return sk_cli_usage_error(&cli, "--float-level needs a Brotli level, 0 to 11");
+                have_float_level = 1;
+                i++;
             } else if (!strcmp(a, "--shard-size")) {
                 if (!v || sk_cli_parse_size(v, &shard_size)) return sk_cli_usage_error(&cli, "--shard-size needs a size such as 4MiB");
                 i++;
@@ -144,6 +152,11 @@ int main(int argc, char **argv)
     sk_codec_level_range(codec, &lmin, &lmax);
     if (have_level && ((int)level < lmin || (int)level > lmax))
         return sk_cli_usage_error(&cli, "--level %d is out of range for %s (%d to %d)", (int)level, sk_codec_name(codec), lmin, lmax);
+    if (have_float_level && codec != SK_CODEC_BROTLI)
+        return sk_cli_usage_error(&cli, "--float-level is for --codec brotli only");
+    uint64_t eff_level = have_level ? level : (uint64_t)sk_codec_default_level(codec);
+    if (have_float_level && float_level != eff_level && (float_level < 2 || eff_level < 2))
+        return sk_cli_usage_error(&cli, "--float-level and --level must both be 2 or more to differ (Brotli levels 0 and 1 cannot continue a stream)");
     if (shard_size < SK_MANIFEST_MIN_SHARD_SIZE || shard_size > SK_MANIFEST_MAX_FILE_SIZE)
         return sk_cli_usage_error(&cli, "--shard-size must be between 4KiB and 1TiB");
     if (version > SK_MANIFEST_MAX_INT) return sk_cli_usage_error(&cli, "--version must be at most 2^53 - 1");
@@ -157,11 +170,14 @@ int main(int argc, char **argv)
     o.external_min = ext_min;
     o.codec = codec;
     o.level = have_level ? (int)level : sk_codec_default_level(codec);
+    /* an explicit --level alone means that level for every tensor */
+    o.float_level = have_float_level ? (int)float_level : have_level ? o.level : SK_PACK_FLOAT_LEVEL_AUTO;
     o.version = version;
     o.threads = (unsigned)threads;
     o.force = force;
     if (created_time(&cli, &o.created)) return SK_EXIT_FAIL;
     sk_pack_install_signal_handlers();
+    sk_cli_progress(&cli, &o.progress);
 
     sk_key_sec *key = NULL;
     if (key_path && load_key(&cli, key_path, password_file, &key)) return SK_EXIT_FAIL;
@@ -188,18 +204,21 @@ int main(int argc, char **argv)
         sk_json_str(stdout, out);
         printf(", \"name\": ");
         sk_json_str(stdout, o.name);
-        printf(", \"version\": %llu, \"codec\": \"%s\", \"level\": %d, \"shard_size\": %llu, \"shards\": %zu, "
+        printf(", \"version\": %llu, \"codec\": \"%s\", \"level\": %d, \"float_level\": %d, \"shard_size\": %llu, \"shards\": %zu, "
                "\"oversized_shards\": %zu, \"tensors\": %zu, \"inline_weights\": %zu, \"raw_bytes\": %llu, "
                "\"stored_bytes\": %llu, \"model_bytes\": %llu, \"manifest_bytes\": %llu, \"signed\": %s}\n",
-               (unsigned long long)res.version, sk_codec_name(o.codec), o.level, (unsigned long long)o.shard_size,
+               (unsigned long long)res.version, sk_codec_name(o.codec), o.level,
+               res.float_level, (unsigned long long)o.shard_size,
                res.n_shards, res.n_oversized, res.n_tensors, res.n_inline, (unsigned long long)res.raw_bytes,
                (unsigned long long)res.stored_bytes, (unsigned long long)res.model_bytes,
                (unsigned long long)res.manifest_bytes, is_signed ? "true" : "false");
     } else {
-        sk_cli_info(&cli, 1, "%s: %s version %llu: %zu tensors in %zu shards, %s -> %s (%s %d), model.onnx %s%s\n", out,
+        char fl[32] = "";
+        if (res.float_level != o.level) snprintf(fl, sizeof fl, ", floats %d", res.float_level);
+        sk_cli_info(&cli, 1, "%s: %s version %llu: %zu tensors in %zu shards, %s -> %s (%s %d%s), model.onnx %s%s\n", out,
                     o.name, (unsigned long long)res.version, res.n_tensors, res.n_shards,
                     sk_human_bytes(res.raw_bytes, b1, sizeof b1), sk_human_bytes(res.stored_bytes, b2, sizeof b2),
-                    sk_codec_name(o.codec), o.level, sk_human_bytes(res.model_bytes, b3, sizeof b3),
+                    sk_codec_name(o.codec), o.level, fl, sk_human_bytes(res.model_bytes, b3, sizeof b3),
                     is_signed ? ", signed" : ", not signed");
         if (res.n_oversized)
             sk_cli_info(&cli, 2, "%s: %zu shards are larger than --shard-size: each holds one tensor that is (largest: '%s')\n",

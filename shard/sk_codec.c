@@ -51,12 +51,90 @@ void sk_codec_level_range(sk_codec c, int *min, int *max)
     *max = (unsigned)c < SK_CODEC_COUNT ? codecs[c].max : 0;
 }
 
-/* The smallest Brotli window covering n bytes, as `brotli` itself picks it. */
-static int brotli_window(size_t n)
+int sk_codec_brotli_window(uint64_t n)
 {
     int w = BROTLI_MIN_WINDOW_BITS;
-    while (w < BROTLI_MAX_WINDOW_BITS && ((size_t)1 << w) - 16 < n) w++;
+    while (w < BROTLI_MAX_WINDOW_BITS && ((uint64_t)1 << w) - 16 < n) w++;
     return w;
+}
+
+/* Appends what the encoder has ready to *buf (*len bytes, *cap allocated). */
+static int brotli_take(BrotliEncoderState *e, uint8_t **buf, size_t *len, size_t *cap)
+{
+    while (BrotliEncoderHasMoreOutput(e)) {
+        size_t k = 0;
+        const uint8_t *p = BrotliEncoderTakeOutput(e, &k);
+        if (k > *cap - *len) {
+            size_t c = *cap ? *cap : 4096;
+            while (c - *len < k) {
+                if (c > SIZE_MAX / 2) return -1;
+                c *= 2;
+            }
+            uint8_t *b = realloc(*buf, c);
+            if (!b) return -1;
+            *buf = b;
+            *cap = c;
+        }
+        memcpy(*buf + *len, p, k);
+        *len += k;
+    }
+    return 0;
+}
+
+sk_status sk_codec_brotli_part(int level, int lgwin, const void *src, size_t n, uint64_t offset, int last,
+                               uint8_t **out, size_t *out_len, sk_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    int whole = offset == 0 && last;
+    if (level < (whole ? BROTLI_MIN_QUALITY : 2) || level > BROTLI_MAX_QUALITY)
+        return sk_error_set(err, SK_EINVAL, "Brotli level %d cannot compress part of a stream (2 to %d)", level,
+                            BROTLI_MAX_QUALITY);
+    if (lgwin < BROTLI_MIN_WINDOW_BITS || lgwin > BROTLI_MAX_WINDOW_BITS)
+        return sk_error_set(err, SK_EINVAL, "Brotli window %d is out of range (%d to %d)", lgwin,
+                            BROTLI_MIN_WINDOW_BITS, BROTLI_MAX_WINDOW_BITS);
+    BrotliEncoderState *e = BrotliEncoderCreateInstance(NULL, NULL, NULL);
+    if (!e) return sk_error_set(err, SK_ENOMEM, "out of memory for a Brotli encoder");
+    /* Offsets past the window all act alike; the encoder takes at most 2^30. */
+    uint32_t off = offset > ((uint32_t)1 << 30) ? (uint32_t)1 << 30 : (uint32_t)offset;
+    uint32_t hint = n > ((size_t)1 << 30) ? (uint32_t)1 << 30 : (uint32_t)n;
+    sk_status s = SK_OK;
+    if (!BrotliEncoderSetParameter(e, BROTLI_PARAM_QUALITY, (uint32_t)level) ||
+        !BrotliEncoderSetParameter(e, BROTLI_PARAM_LGWIN, (uint32_t)lgwin) ||
+        !BrotliEncoderSetParameter(e, BROTLI_PARAM_MODE, BROTLI_MODE_GENERIC) ||
+        !BrotliEncoderSetParameter(e, BROTLI_PARAM_SIZE_HINT, hint))
+        s = sk_error_set(err, SK_EINVAL, "the Brotli encoder refused level %d, window %d", level, lgwin);
+    else if (off && !BrotliEncoderSetParameter(e, BROTLI_PARAM_STREAM_OFFSET, off))
+        s = sk_error_set(err, SK_EUNSUPPORTED, "this libbrotlienc cannot continue a Brotli stream (1.0.8 or later needed)");
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    const uint8_t *next = src;
+    size_t avail = n;
+    BrotliEncoderOperation op = last ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_FLUSH;
+    while (!s) {
+        size_t zero = 0;
+        if (!BrotliEncoderCompressStream(e, op, &avail, &next, &zero, NULL, NULL)) {
+            s = sk_error_set(err, SK_ENOMEM, "Brotli compression failed (out of memory)");
+            break;
+        }
+        /* Output pending right after the call means the encoder may still
+         * hold input (it buffers while output waits): call it again. */
+        int more = BrotliEncoderHasMoreOutput(e);
+        if (brotli_take(e, &buf, &len, &cap)) {
+            s = sk_error_set(err, SK_ENOMEM, "out of memory (%zu bytes for a compressed part)", len);
+            break;
+        }
+        if (avail == 0 && !more && (!last || BrotliEncoderIsFinished(e))) break;
+    }
+    BrotliEncoderDestroyInstance(e);
+    if (s) {
+        free(buf);
+        return s;
+    }
+    if (!buf && !(buf = malloc(1))) return sk_error_set(err, SK_ENOMEM, "out of memory");
+    *out = buf;
+    *out_len = len;
+    return SK_OK;
 }
 
 static sk_status compress_brotli(int level, const void *src, size_t n, uint8_t **out, size_t *out_len, sk_error *err)
@@ -66,7 +144,7 @@ static sk_status compress_brotli(int level, const void *src, size_t n, uint8_t *
     uint8_t *buf = malloc(cap);
     if (!buf) return sk_error_set(err, SK_ENOMEM, "out of memory (%zu bytes for a compressed shard)", cap);
     size_t len = cap;
-    if (!BrotliEncoderCompress(level, brotli_window(n), BROTLI_MODE_GENERIC, n, src, &len, buf)) {
+    if (!BrotliEncoderCompress(level, sk_codec_brotli_window(n), BROTLI_MODE_GENERIC, n, src, &len, buf)) {
         free(buf);
         return sk_error_set(err, SK_ENOMEM, "Brotli compression failed (out of memory)");
     }

@@ -34,6 +34,26 @@ void sk_codec_level_range(sk_codec c, int *min, int *max);
 sk_status sk_codec_compress(sk_codec c, int level, const void *src, size_t n, uint8_t **out, size_t *out_len,
                             sk_error *err);
 
+/* Brotli's window for a stream of n bytes: the smallest lgwin from 10 to 24
+ * with 2^lgwin - 16 >= n, as `brotli` picks it. */
+int sk_codec_brotli_window(uint64_t n);
+
+/* One part of a Brotli stream compressed in parts (docs/format.md section 2,
+ * "Brotli in parts"): the n bytes at src that start offset bytes into the
+ * stream. The part at offset 0 begins with the stream header (window lgwin);
+ * every other part continues a stream whose earlier parts are flushed, which
+ * is what every part but the last is (last = 0); the last part ends the
+ * stream. Concatenated in order, the parts of one stream, each compressed
+ * separately (in parallel, each at its own level) with the same lgwin, are
+ * one ordinary Brotli stream of the concatenated bytes. A part that is the
+ * whole stream (offset 0, last) may have any level; others need levels 2 to
+ * 11 (levels 0 and 1 cannot continue a stream). *out is malloc'd (the caller
+ * frees it). Deterministic. SK_EINVAL for a level or window out of range,
+ * SK_EUNSUPPORTED when libbrotlienc cannot continue streams (before 1.0.8),
+ * SK_ENOMEM. */
+sk_status sk_codec_brotli_part(int level, int lgwin, const void *src, size_t n, uint64_t offset, int last,
+                               uint8_t **out, size_t *out_len, sk_error *err);
+
 /* Receives decoded bytes in order; returns 0 to go on, nonzero to stop (the
  * decoder then fails with SK_EIO and the message the sink left in err). */
 typedef int (*sk_codec_sink)(void *arg, const uint8_t *data, size_t len, sk_error *err);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ void sk_pack_opts_init(sk_pack_opts *o)
     o->external_min = SK_PACK_DEFAULT_EXTERNAL_MIN;
     o->codec = SK_CODEC_BROTLI;
     o->level = sk_codec_default_level(SK_CODEC_BROTLI);
+    o->float_level = SK_PACK_FLOAT_LEVEL_AUTO;
 }
 
 /* ---- a string -> index map (open addressing, FNV-1a) ------------------------ */
@@ -96,7 +98,19 @@ typedef struct shard {
     uint8_t sha256[SK_SHA256_BYTES], sha384[SK_SHA384_BYTES];
     uint8_t raw_sha256[SK_SHA256_BYTES], raw_sha384[SK_SHA384_BYTES];
     char raw_path[32], path[40];
+    size_t first_piece, n_pieces; /* range of plan.pieces */
+    atomic_size_t left;           /* pieces not yet compressed */
+    int lgwin;                    /* Brotli window of the stream */
 } shard;
+
+/* A stretch of a shard compressed by one job. */
+typedef struct piece {
+    size_t shard;
+    uint64_t offset, len;
+    int level;
+    uint8_t *out; /* compressed bytes, until the shard is written */
+    size_t out_len;
+} piece;
 
 typedef struct plan {
     sk_model *m;
@@ -110,6 +124,8 @@ typedef struct plan {
     size_t n_order;
     shard *shards;
     size_t n_shards;
+    piece *pieces;
+    size_t n_pieces, cap_pieces;
     sk_pack_tmpdir dir;
     pthread_mutex_t prog_mu; /* progress: raw bytes compressed so far */
     uint64_t prog_done, prog_total;
@@ -366,61 +382,229 @@ static sk_status layout(plan *p, sk_pack_result *res)
 
 /* ---- compression ----------------------------------------------------------- */
 
-static sk_status shard_job(void *arg, size_t i, sk_error *err)
+/* With Brotli, a shard is one stream compressed in parts (docs/format.md
+ * section 2): runs of float and of other tensors, runs under PART_MIN bytes
+ * joined to a neighbour and leveled by their majority, runs longer than
+ * PIECE_MAX split into equal pieces so that one large tensor uses every
+ * core. Each piece is one job; the job that completes a shard's last piece
+ * joins the pieces, hashes and writes the shard. */
+#define PART_MIN ((uint64_t)64 << 10)
+#define PIECE_MAX ((uint64_t)4 << 20)
+
+static int is_float(int32_t dtype)
 {
-    plan *p = arg;
-    shard *sh = &p->shards[i];
-    const uint8_t *raw;
-    uint8_t *rawbuf = NULL;
-    const cand *c0 = &p->cands[p->order[sh->first]];
-    if (sh->count == 1 && c0->offset == 0) {
-        raw = c0->v.data; /* a lone tensor: no copy */
-    } else {
-        if (sh->raw_size > SIZE_MAX) return sk_error_set(err, SK_ENOMEM, "shard too large for memory");
-        rawbuf = calloc((size_t)sh->raw_size ? (size_t)sh->raw_size : 1, 1);
-        if (!rawbuf) return sk_error_set(err, SK_ENOMEM, "out of memory (%" PRIu64 " bytes for %s)", sh->raw_size, sh->raw_path);
-        for (size_t k = sh->first; k < sh->first + sh->count; k++) {
-            const cand *c = &p->cands[p->order[k]];
-            memcpy(rawbuf + c->offset, c->v.data, c->v.nbytes);
-        }
-        raw = rawbuf;
+    return dtype == SK_FLOAT || dtype == SK_FLOAT16 || dtype == SK_BFLOAT16 || dtype == SK_DOUBLE;
+}
+
+static sk_status add_piece(plan *p, size_t shard_i, uint64_t off, uint64_t len, int level)
+{
+    if (p->n_pieces == p->cap_pieces) {
+        size_t cap = p->cap_pieces ? p->cap_pieces * 2 : 64;
+        piece *n = realloc(p->pieces, cap * sizeof *n);
+        if (!n) return sk_error_set(p->err, SK_ENOMEM, "out of memory");
+        p->pieces = n;
+        p->cap_pieces = cap;
     }
+    piece *pc = &p->pieces[p->n_pieces++];
+    memset(pc, 0, sizeof *pc);
+    pc->shard = shard_i;
+    pc->offset = off;
+    pc->len = len;
+    pc->level = level;
+    return SK_OK;
+}
+
+/* Adds the pieces of run [a, b) of a shard: one, or equal pieces (multiples
+ * of the alignment) of at most PIECE_MAX bytes. */
+static sk_status add_run(plan *p, size_t shard_i, uint64_t a, uint64_t b, int level)
+{
+    uint64_t k = (b - a + PIECE_MAX - 1) / PIECE_MAX;
+    uint64_t step = k > 1 ? align_up((b - a + k - 1) / k, SK_PACK_ALIGNMENT) : b - a;
+    for (uint64_t off = a; off < b; off += step) {
+        sk_status s = add_piece(p, shard_i, off, b - off < step ? b - off : step, level);
+        if (s) return s;
+    }
+    return SK_OK;
+}
+
+typedef struct run {
+    uint64_t start, end, float_bytes;
+} run;
+
+/* The level of float tensors, SK_PACK_FLOAT_LEVEL_AUTO resolved. */
+static int float_level(const plan *p)
+{
+    const sk_pack_opts *o = p->o;
+    if (o->codec != SK_CODEC_BROTLI) return o->level;
+    if (o->float_level != SK_PACK_FLOAT_LEVEL_AUTO) return o->float_level;
+    uint64_t fl = 0, all = 0;
+    for (size_t k = 0; k < p->n_order; k++) {
+        const cand *c = &p->cands[p->order[k]];
+        all += c->v.nbytes;
+        if (is_float(c->v.dtype)) fl += c->v.nbytes;
+    }
+    return fl <= all / 4 && o->level < SK_PACK_FLOAT_LEVEL ? SK_PACK_FLOAT_LEVEL : o->level;
+}
+
+static sk_status plan_pieces(plan *p, int flevel)
+{
+    const sk_pack_opts *o = p->o;
+    int can_part = o->codec == SK_CODEC_BROTLI && o->level >= 2 && flevel >= 2;
+    int parts = can_part && flevel != o->level;
+    run *runs = malloc((p->n_order ? p->n_order : 1) * sizeof *runs);
+    if (!runs) return sk_error_set(p->err, SK_ENOMEM, "out of memory");
+    sk_status s = SK_OK;
+    for (size_t i = 0; !s && i < p->n_shards; i++) {
+        shard *sh = &p->shards[i];
+        sh->first_piece = p->n_pieces;
+        sh->lgwin = sk_codec_brotli_window(sh->raw_size);
+        if (!can_part) {
+            s = add_piece(p, i, 0, sh->raw_size, o->level);
+        } else {
+            /* runs of float and of other tensors; a gap belongs to the run before it */
+            size_t n = 0;
+            for (size_t k = sh->first; k < sh->first + sh->count; k++) {
+                const cand *c = &p->cands[p->order[k]];
+                int fl = parts && is_float(c->v.dtype);
+                if (n && (runs[n - 1].float_bytes > 0) == fl) {
+                    runs[n - 1].end = c->offset + c->v.nbytes;
+                } else {
+                    if (n) runs[n - 1].end = c->offset;
+                    runs[n].start = n ? c->offset : 0;
+                    runs[n].end = c->offset + c->v.nbytes;
+                    runs[n++].float_bytes = 0;
+                }
+                if (fl) runs[n - 1].float_bytes += c->v.nbytes;
+            }
+            /* short runs join their neighbour; then equal levels merge */
+            size_t m = 0;
+            for (size_t k = 0; k < n; k++) {
+                if (m && (runs[k].end - runs[k].start < PART_MIN || runs[m - 1].end - runs[m - 1].start < PART_MIN)) {
+                    runs[m - 1].end = runs[k].end;
+                    runs[m - 1].float_bytes += runs[k].float_bytes;
+                } else {
+                    runs[m++] = runs[k];
+                }
+            }
+            uint64_t start = 0;
+            int level = -1;
+            for (size_t k = 0; !s && k < m; k++) {
+                int lv = 2 * runs[k].float_bytes >= runs[k].end - runs[k].start && parts ? flevel : o->level;
+                if (k && lv != level) {
+                    s = add_run(p, i, start, runs[k].start, level);
+                    start = runs[k].start;
+                }
+                level = lv;
+            }
+            if (!s) s = add_run(p, i, start, sh->raw_size, level);
+        }
+        sh->n_pieces = p->n_pieces - sh->first_piece;
+        atomic_init(&sh->left, sh->n_pieces);
+    }
+    free(runs);
+    return s;
+}
+
+/* Bytes [off, off + len) of shard sh: a pointer into a tensor when they lie
+ * in one, else a zero-filled copy (*buf, to free) with the tensors' bytes. */
+static sk_status shard_bytes(const plan *p, const shard *sh, uint64_t off, uint64_t len, const uint8_t **out,
+                             uint8_t **buf, sk_error *err)
+{
+    *buf = NULL;
+    for (size_t k = sh->first; k < sh->first + sh->count; k++) {
+        const cand *c = &p->cands[p->order[k]];
+        if (c->offset <= off && off + len <= c->offset + c->v.nbytes) {
+            *out = (const uint8_t *)c->v.data + (off - c->offset);
+            return SK_OK;
+        }
+    }
+    if (len > SIZE_MAX - 1) return sk_error_set(err, SK_ENOMEM, "shard too large for memory");
+    uint8_t *b = calloc((size_t)len ? (size_t)len : 1, 1);
+    if (!b) return sk_error_set(err, SK_ENOMEM, "out of memory (%" PRIu64 " bytes for %s)", len, sh->raw_path);
+    for (size_t k = sh->first; k < sh->first + sh->count; k++) {
+        const cand *c = &p->cands[p->order[k]];
+        uint64_t a = c->offset > off ? c->offset : off;
+        uint64_t e = c->offset + c->v.nbytes < off + len ? c->offset + c->v.nbytes : off + len;
+        if (a < e) memcpy(b + (a - off), (const uint8_t *)c->v.data + (a - c->offset), (size_t)(e - a));
+    }
+    *out = b;
+    *buf = b;
+    return SK_OK;
+}
+
+/* Joins the compressed pieces of sh (or keeps its raw bytes when they are
+ * not smaller), hashes both forms and writes the stored file. */
+static sk_status shard_finish(plan *p, shard *sh, sk_error *err)
+{
+    const uint8_t *raw;
+    uint8_t *rawbuf = NULL, *joined = NULL;
+    sk_status s = shard_bytes(p, sh, 0, sh->raw_size, &raw, &rawbuf, err);
+    if (s) return s;
     size_t raw_len = (size_t)sh->raw_size;
     sk_sha_pair hp;
     sk_sha_pair_init(&hp);
     sk_sha_pair_update(&hp, raw, raw_len);
     sk_sha_pair_final(&hp, sh->raw_sha256, sh->raw_sha384);
-    uint8_t *packed = NULL;
-    size_t packed_len = 0;
-    sk_status s = SK_OK;
+    piece *pcs = &p->pieces[sh->first_piece];
+    uint64_t packed_len = 0;
+    for (size_t k = 0; k < sh->n_pieces; k++) packed_len += pcs[k].out_len;
     sh->codec = p->o->codec;
-    if (sh->codec != SK_CODEC_NONE) {
-        s = sk_codec_compress(sh->codec, p->o->level, raw, raw_len, &packed, &packed_len, err);
-        if (!s && packed_len >= raw_len) { /* incompressible: store as is */
-            free(packed);
-            packed = NULL;
-            sh->codec = SK_CODEC_NONE;
+    const uint8_t *stored = raw;
+    sh->size = raw_len;
+    if (sh->codec != SK_CODEC_NONE && packed_len < raw_len) {
+        if (sh->n_pieces == 1) {
+            stored = pcs[0].out;
+        } else {
+            joined = malloc((size_t)packed_len);
+            if (!joined) s = sk_error_set(err, SK_ENOMEM, "out of memory (%" PRIu64 " bytes for %s)", packed_len, sh->raw_path);
+            for (size_t k = 0, at = 0; !s && k < sh->n_pieces; at += pcs[k].out_len, k++)
+                memcpy(joined + at, pcs[k].out, pcs[k].out_len);
+            stored = joined;
         }
+        sh->size = (size_t)packed_len;
+        sk_sha_pair_init(&hp);
+        sk_sha_pair_update(&hp, stored, sh->size);
+        sk_sha_pair_final(&hp, sh->sha256, sh->sha384);
+    } else { /* incompressible: store as is */
+        sh->codec = SK_CODEC_NONE;
+        memcpy(sh->sha256, sh->raw_sha256, sizeof sh->sha256);
+        memcpy(sh->sha384, sh->raw_sha384, sizeof sh->sha384);
     }
     if (!s) {
-        const uint8_t *stored = packed ? packed : raw;
-        sh->size = packed ? packed_len : raw_len;
-        if (packed) {
-            sk_sha_pair_init(&hp);
-            sk_sha_pair_update(&hp, stored, sh->size);
-            sk_sha_pair_final(&hp, sh->sha256, sh->sha384);
-        } else {
-            memcpy(sh->sha256, sh->raw_sha256, sizeof sh->sha256);
-            memcpy(sh->sha384, sh->raw_sha384, sizeof sh->sha384);
-        }
         snprintf(sh->path, sizeof sh->path, "%s%s", sh->raw_path, sk_codec_suffix(sh->codec));
         s = sk_pack_file_write(p->dir.fd, p->dir.final_path, sh->path, stored, sh->size, err);
     }
-    free(packed);
+    for (size_t k = 0; k < sh->n_pieces; k++) {
+        free(pcs[k].out);
+        pcs[k].out = NULL;
+    }
+    free(joined);
     free(rawbuf);
+    return s;
+}
+
+static sk_status piece_job(void *arg, size_t i, sk_error *err)
+{
+    plan *p = arg;
+    piece *pc = &p->pieces[i];
+    shard *sh = &p->shards[pc->shard];
+    sk_status s = SK_OK;
+    if (p->o->codec != SK_CODEC_NONE) {
+        const uint8_t *src;
+        uint8_t *buf;
+        s = shard_bytes(p, sh, pc->offset, pc->len, &src, &buf, err);
+        if (!s && sh->n_pieces == 1)
+            s = sk_codec_compress(p->o->codec, pc->level, src, (size_t)pc->len, &pc->out, &pc->out_len, err);
+        else if (!s)
+            s = sk_codec_brotli_part(pc->level, sh->lgwin, src, (size_t)pc->len, pc->offset,
+                                     pc == &p->pieces[sh->first_piece + sh->n_pieces - 1], &pc->out, &pc->out_len, err);
+        free(buf);
+        if (s) return sk_error_prefix(err, "%s: ", sh->raw_path);
+    }
+    if (atomic_fetch_sub(&sh->left, 1) == 1) s = shard_finish(p, sh, err);
     if (!s && p->o->progress.fn) {
         pthread_mutex_lock(&p->prog_mu);
-        p->prog_done += sh->raw_size;
+        p->prog_done += pc->len;
         sk_progress_report(&p->o->progress, "compressing", p->prog_done, p->prog_total);
         pthread_mutex_unlock(&p->prog_mu);
     }
@@ -472,6 +656,19 @@ static edit *edit_new(edits *ed, sk_tensor_proto *t)
     e->t = t;
     e->orig = *t;
     return e;
+}
+
+/* Makes room for n more edits, so that pointers into ed->e (external_data
+ * arrays) stay valid while they are added. */
+static int edits_reserve(edits *ed, size_t n)
+{
+    if (ed->cap - ed->n >= n) return 0;
+    if (n > SIZE_MAX / sizeof *ed->e - ed->n) return -1;
+    edit *e = realloc(ed->e, (ed->n + n) * sizeof *e);
+    if (!e) return -1;
+    ed->e = e;
+    ed->cap = ed->n + n;
+    return 0;
 }
 
 static void edits_restore(edits *ed)
@@ -544,6 +741,7 @@ static sk_status model_bytes(plan *p, uint8_t **out, size_t *out_len)
     for (size_t k = 0; k < p->n_order; k++) ed.moved[k] = p->cands[p->order[k]].t;
     qsort(ed.moved, p->n_order, sizeof *ed.moved, cmp_ptr);
     sk_status s = sk_model_visit_tensors(p->m, inline_rest, &ed);
+    if (!s && edits_reserve(&ed, p->n_order)) s = sk_error_set(p->err, SK_ENOMEM, "out of memory");
     for (size_t k = 0; !s && k < p->n_order; k++) {
         cand *c = &p->cands[p->order[k]];
         edit *e = edit_new(&ed, c->t);
@@ -720,6 +918,8 @@ sk_status sk_pack_write(sk_model *model, const char *pkgdir, const sk_pack_opts 
                             o->name ? o->name : "", SK_MANIFEST_MAX_MODEL_NAME);
     if (o->version > SK_MANIFEST_MAX_INT) return sk_error_set(err, SK_EINVAL, "the version must be at most 2^53 - 1");
     char tb[SK_MANIFEST_TIME_SIZE];
+    if (o->codec == SK_CODEC_BROTLI && o->float_level != SK_PACK_FLOAT_LEVEL_AUTO && (o->float_level < lmin || o->float_level > lmax))
+        return sk_error_set(err, SK_EINVAL, "brotli float level %d is out of range (%d to %d)", o->float_level, lmin, lmax);
     if (sk_manifest_time_format(o->created, tb))
         return sk_error_set(err, SK_EINVAL, "the creation time %" PRId64 " is outside the years 1970 to 9999", o->created);
 
@@ -748,13 +948,15 @@ sk_status sk_pack_write(sk_model *model, const char *pkgdir, const sk_pack_opts 
             p.order[p.n_order++] = i;
         }
     if (!s) s = layout(&p, &res);
+    int flevel = float_level(&p);
+    if (!s) s = plan_pieces(&p, flevel);
     if (!s) s = model_bytes(&p, &mbytes, &mlen);
     if (!s) s = sk_pack_tmpdir_create(&p.dir, pkgdir, o->force, err);
     if (!s) {
         pthread_mutex_init(&p.prog_mu, NULL);
         for (size_t i = 0; i < p.n_shards; i++) p.prog_total += p.shards[i].raw_size;
         sk_progress_report(&o->progress, "compressing", 0, p.prog_total);
-        s = sk_codec_run_jobs(p.n_shards, o->threads, shard_job, &p, err);
+        s = sk_codec_run_jobs(p.n_pieces, o->threads, piece_job, &p, err);
         pthread_mutex_destroy(&p.prog_mu);
     }
     uint8_t msha256[32], msha384[48];
@@ -786,6 +988,7 @@ sk_status sk_pack_write(sk_model *model, const char *pkgdir, const sk_pack_opts 
         res.model_bytes = mlen;
         res.manifest_bytes = manifest_len;
         res.version = man->version;
+        res.float_level = o->codec == SK_CODEC_BROTLI && o->level >= 2 && flevel >= 2 ? flevel : o->level;
         if (res_out) *res_out = res;
     }
     sk_manifest_free(man);
@@ -793,6 +996,8 @@ sk_status sk_pack_write(sk_model *model, const char *pkgdir, const sk_pack_opts 
     free(mbytes);
     free(p.cands);
     free(p.order);
+    for (size_t i = 0; i < p.n_pieces; i++) free(p.pieces[i].out); /* left by a failed job */
+    free(p.pieces);
     free(p.shards);
     strmap_free(&p.names);
     return s;

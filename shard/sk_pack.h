@@ -30,12 +30,15 @@
 #define SK_PACK_DEFAULT_SHARD_SIZE ((uint64_t)4 << 20)
 #define SK_PACK_DEFAULT_EXTERNAL_MIN 1024
 #define SK_PACK_ALIGNMENT 64
+#define SK_PACK_FLOAT_LEVEL 10 /* Brotli level of float tensors in quantized models (docs/format.md section 8) */
+#define SK_PACK_FLOAT_LEVEL_AUTO (-1)
 
 typedef struct sk_pack_opts {
     uint64_t shard_size;   /* bytes, at least SK_MANIFEST_MIN_SHARD_SIZE */
     uint64_t external_min; /* tensors of at least this many bytes go to shards */
     sk_codec codec;
     int level;             /* the codec's level */
+    int float_level;       /* Brotli: the level of float tensors, or SK_PACK_FLOAT_LEVEL_AUTO (below) */
     const char *name;      /* model name (sk_manifest_model_name_ok) */
     uint64_t version;      /* 0: use created */
     int64_t created;       /* Unix seconds */
@@ -46,7 +49,19 @@ typedef struct sk_pack_opts {
 } sk_pack_opts;
 
 /* Defaults: 4 MiB shards, 1 KiB external minimum, Brotli at its default
- * level, all cores, unsigned, created = 0 (set it), no name (set it). */
+ * level (9) with float_level SK_PACK_FLOAT_LEVEL_AUTO, all cores, unsigned,
+ * created = 0 (set it), no name (set it).
+ *
+ * With Brotli, each shard is one stream compressed in parts (docs/format.md
+ * section 2): stretches of float tensors (float32, float16, bfloat16,
+ * float64) at float_level, the rest at level, long stretches split so that
+ * all cores work. SK_PACK_FLOAT_LEVEL_AUTO: SK_PACK_FLOAT_LEVEL (or level,
+ * if higher) when float tensors are at most a quarter of the bytes going to
+ * shards (a quantized model: block scales, biases, norms), else level (a
+ * float model, where level 10 costs 25 times the time for about 1%). Set
+ * float_level = level to compress everything at one level. float_level is
+ * ignored when either level is below 2 (Brotli's levels 0 and 1 cannot
+ * continue a stream) and for the other codecs. */
 void sk_pack_opts_init(sk_pack_opts *o);
 
 typedef struct sk_pack_result {
@@ -60,6 +75,7 @@ typedef struct sk_pack_result {
     uint64_t model_bytes;  /* model.onnx */
     uint64_t manifest_bytes;
     uint64_t version;      /* the version written */
+    int float_level;       /* Brotli: the level float tensors got (level when not different) */
 } sk_pack_result;
 
 /* Packs model m into the folder pkgdir (which must not exist unless
