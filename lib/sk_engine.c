@@ -1,6 +1,8 @@
 #include "sk_engine.h"
 
+#include <assert.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,84 @@
 
 /* Weights whose data is less aligned than this are copied at plan time. */
 #define VIEW_ALIGN 16
+
+/* ---- shared copies of unaligned constants ------------------------------ */
+
+/* Kernels want constants 16-byte aligned; a model's inline (protobuf) or
+ * external data often is not, so such a constant is copied. The copies are
+ * shared by every engine of the process: keyed by the source's address and
+ * size, reference-counted (one reference per engine slot that borrows it),
+ * freed when the last engine using it is freed. While an engine holds a
+ * reference its model is alive and unchanged (sk_engine.h), so a key in the
+ * table always names the same bytes; engines on the same model (skiff-prune's
+ * workers) or on models borrowing its tensors (the tails of sk_prune_tail)
+ * then hold one copy of the weights between them instead of one each. */
+typedef struct const_copy {
+    const void *src;
+    size_t nbytes;
+    void *data; /* 64-byte aligned */
+    size_t refs;
+    struct const_copy *next;
+} const_copy;
+
+#define CONST_BUCKETS 1024
+static pthread_mutex_t const_mu = PTHREAD_MUTEX_INITIALIZER;
+static const_copy *const_table[CONST_BUCKETS];
+
+static size_t const_bucket(const void *p)
+{
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> 7) % CONST_BUCKETS;
+}
+
+/* The shared aligned copy of src[0..nbytes) (made now if no engine holds
+ * one), with one more reference; NULL when out of memory. */
+static void *const_copy_acquire(const void *src, size_t nbytes)
+{
+    size_t b = const_bucket(src);
+    pthread_mutex_lock(&const_mu);
+    const_copy *c = const_table[b];
+    while (c && (c->src != src || c->nbytes != nbytes)) c = c->next;
+    if (c) {
+        c->refs++;
+        pthread_mutex_unlock(&const_mu);
+        return c->data;
+    }
+    c = malloc(sizeof *c);
+    size_t rounded = (nbytes + 63) & ~(size_t)63;
+    void *d = c && rounded >= nbytes ? aligned_alloc(64, rounded) : NULL;
+    if (!d) {
+        free(c);
+        pthread_mutex_unlock(&const_mu);
+        return NULL;
+    }
+    memcpy(d, src, nbytes);
+    *c = (const_copy){ src, nbytes, d, 1, const_table[b] };
+    const_table[b] = c;
+    pthread_mutex_unlock(&const_mu);
+    return d;
+}
+
+/* Drops one reference to the copy of src[0..nbytes) (taken with
+ * const_copy_acquire); the last one frees it. */
+static void const_copy_release(const void *src, size_t nbytes)
+{
+    pthread_mutex_lock(&const_mu);
+    for (const_copy **pp = &const_table[const_bucket(src)]; *pp; pp = &(*pp)->next) {
+        const_copy *c = *pp;
+        if (c->src != src || c->nbytes != nbytes) continue;
+        assert(c->refs > 0);
+        if (--c->refs == 0) {
+            *pp = c->next;
+            free(c->data);
+            free(c);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&const_mu);
+}
 
 /* ---- plan ------------------------------------------------------------- */
 
@@ -30,6 +110,7 @@ typedef struct slot {
     int outer;       /* SLOT_OUTER: the parent plan's slot */
     int has_default; /* SLOT_INPUT: cst holds the initializer */
     sk_tensor cst;   /* SLOT_CONST / default of SLOT_INPUT */
+    const void *shared; /* cst borrows the shared aligned copy of this source (released when freed) */
 } slot;
 
 typedef struct plan plan;
@@ -197,7 +278,10 @@ static void plan_free(plan *p)
         free(st->sub_attr);
         if (st->state_free) st->state_free(st->state);
     }
-    for (size_t i = 0; i < p->n_slots; i++) sk_tensor_free(&p->slots[i].cst);
+    for (size_t i = 0; i < p->n_slots; i++) {
+        if (p->slots[i].shared) const_copy_release(p->slots[i].shared, p->slots[i].cst.nbytes);
+        sk_tensor_free(&p->slots[i].cst);
+    }
     free(p->steps);
     free(p->slots);
     free(p->map);
@@ -251,8 +335,10 @@ static int64_t domain_opset(sk_model *m, const char *domain)
 }
 
 /* Makes t a tensor over a TensorProto: a view of the model's data when it is
- * aligned, an owned copy otherwise. */
-static sk_status const_tensor(sk_model *m, const Onnx__TensorProto *tp, sk_tensor *t, sk_error *err)
+ * aligned, else a view of the process's shared aligned copy of it (*shared
+ * set to the source: the caller releases the copy with const_copy_release). */
+static sk_status const_tensor(sk_model *m, const Onnx__TensorProto *tp, sk_tensor *t, const void **shared,
+                              sk_error *err)
 {
     sk_tensor_view v;
     sk_status s = sk_model_tensor_view(m, tp, &v, err);
@@ -260,21 +346,28 @@ static sk_status const_tensor(sk_model *m, const Onnx__TensorProto *tp, sk_tenso
     if (v.rank > SK_TENSOR_MAX_RANK)
         return sk_error_set(err, SK_EUNSUPPORTED, "tensor '%s' has rank %d (max %d)", tp->name ? tp->name : "",
                             v.rank, SK_TENSOR_MAX_RANK);
-    if (((uintptr_t)v.data % VIEW_ALIGN) == 0)
+    if (((uintptr_t)v.data % VIEW_ALIGN) == 0 || !v.nbytes)
         return sk_tensor_borrow(t, v.dtype, v.rank, v.dims, v.data, v.nbytes, err);
-    s = sk_tensor_alloc(t, v.dtype, v.rank, v.dims, err);
-    if (s) return s;
-    if (v.nbytes) memcpy(t->data, v.data, v.nbytes);
+    void *copy = const_copy_acquire(v.data, v.nbytes);
+    if (!copy) return sk_error_set(err, SK_ENOMEM, "out of memory copying tensor '%s' (%zu bytes)",
+                                   tp->name ? tp->name : "", v.nbytes);
+    s = sk_tensor_borrow(t, v.dtype, v.rank, v.dims, copy, v.nbytes, err);
+    if (s) {
+        const_copy_release(v.data, v.nbytes);
+        return s;
+    }
+    *shared = v.data;
     return SK_OK;
 }
 
 /* The tensor a Constant node defines (any of its value_* attributes). */
-static sk_status constant_value(sk_model *m, const Onnx__NodeProto *n, sk_tensor *t, sk_error *err)
+static sk_status constant_value(sk_model *m, const Onnx__NodeProto *n, sk_tensor *t, const void **shared,
+                                sk_error *err)
 {
     for (size_t i = 0; i < n->n_attribute; i++) {
         const Onnx__AttributeProto *a = n->attribute[i];
         const char *an = a->name ? a->name : "";
-        if (!strcmp(an, "value") && a->t) return const_tensor(m, a->t, t, err);
+        if (!strcmp(an, "value") && a->t) return const_tensor(m, a->t, t, shared, err);
     }
     const sk_op_def *d = find_in(sk_ops_control, "", "Constant", INT64_MAX);
     if (!d) return sk_error_set(err, SK_EINTERNAL, "the Constant kernel is missing");
@@ -626,7 +719,7 @@ static sk_status compile_graph(compile_ctx *cc, const Onnx__GraphProto *g, plan 
             goto fail;
         }
         if (idx < 0 && (s = plan_add(p, nm, SLOT_CONST, &idx, err))) goto fail;
-        if ((s = const_tensor(cc->m, tp, &p->slots[idx].cst, err))) {
+        if ((s = const_tensor(cc->m, tp, &p->slots[idx].cst, &p->slots[idx].shared, err))) {
             sk_error_prefix(err, "initializer '%s': ", nm);
             goto fail;
         }
@@ -653,7 +746,7 @@ static sk_status compile_graph(compile_ctx *cc, const Onnx__GraphProto *g, plan 
             int idx;
             if ((s = plan_add(p, nm, is_const ? SLOT_CONST : SLOT_NODE, &idx, err))) goto fail;
             if (is_const) {
-                if (j > 0 || (s = constant_value(cc->m, n, &p->slots[idx].cst, err))) {
+                if (j > 0 || (s = constant_value(cc->m, n, &p->slots[idx].cst, &p->slots[idx].shared, err))) {
                     if (!s) s = sk_error_set(err, SK_EINVAL, "Constant has more than one output");
                     sk_error_prefix(err, "node '%s' (Constant): ", node_label(n, k, lb, sizeof lb));
                     goto fail;

@@ -5,7 +5,9 @@
  * naming op, domain and node, before anything runs), nodes are put in
  * topological order, values get integer slots, initializers and Constant
  * nodes become tensors that borrow the model's data (copied only when the data
- * is not 16-byte aligned), and a last-use analysis decides when each
+ * is not 16-byte aligned; one copy shared by every engine of the process
+ * that reads the same data, freed with the last of them), and a last-use
+ * analysis decides when each
  * intermediate is freed. Subgraphs (If/Loop/Scan attributes) are compiled the
  * same way and see the values of their enclosing graphs.
  *

@@ -79,7 +79,9 @@ typedef struct sk_gemm_kernel {
     }
 
 typedef float sk_v4f __attribute__((vector_size(16)));
+#if !defined(__wasm_simd128__)
 SK_GEMM_DEFINE_KERNEL(kernel_generic_6x8, , sk_v4f, 4, 6, 2)
+#endif
 
 #ifdef SK_GEMM_X86
 typedef float sk_v8f __attribute__((vector_size(32)));
@@ -88,8 +90,60 @@ SK_GEMM_DEFINE_KERNEL(kernel_avx2_6x16, __attribute__((target("avx2,fma"))) SK_C
 SK_GEMM_DEFINE_KERNEL(kernel_avx512_12x32, __attribute__((target("avx512f,fma"))) SK_CONTRACT, sk_v16f, 16, 12, 2)
 #endif
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+/* wasm32: V8 keeps about ten vectors in registers and spills the generic
+ * kernel's twelve accumulators (16 GMAC/s in the kernel alone); MR x NR =
+ * WASM_MR x 8 keeps eight, and A is broadcast with v128.load32_splat, one
+ * load in V8 instead of a load and a shuffle. */
+#define WASM_MR 4 /* the name in kernels[] says 4x8 */
+#define WASM_NV 2
+static void kernel_wasm(size_t kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,
+                        size_t ldc, size_t m, size_t n, int acc)
+{
+    v128_t r[WASM_MR][WASM_NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < WASM_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < WASM_NV; v++) r[i][v] = wasm_f32x4_splat(0);
+    for (size_t k = 0; k < kc; k++, a += WASM_MR, b += ldb) {
+        v128_t bv[WASM_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < WASM_NV; v++) bv[v] = wasm_v128_load(b + 4 * v);
+#pragma GCC unroll 8
+        for (int i = 0; i < WASM_MR; i++) {
+            v128_t av = wasm_v128_load32_splat(a + i);
+#pragma GCC unroll 4
+            for (int v = 0; v < WASM_NV; v++) r[i][v] = wasm_f32x4_add(r[i][v], wasm_f32x4_mul(av, bv[v]));
+        }
+    }
+    if (m == WASM_MR && n == 4 * WASM_NV) {
+#pragma GCC unroll 8
+        for (int i = 0; i < WASM_MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < WASM_NV; v++) {
+                float *p = c + (size_t)i * ldc + 4 * v;
+                wasm_v128_store(p, acc ? wasm_f32x4_add(r[i][v], wasm_v128_load(p)) : r[i][v]);
+            }
+        return;
+    }
+    float t[WASM_MR][4 * WASM_NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < WASM_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < WASM_NV; v++) wasm_v128_store(t[i] + 4 * v, r[i][v]);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+#endif
+
+/* kernels[0] runs everywhere; the others when cpu_has says so. */
 static const sk_gemm_kernel kernels[] = {
+#if defined(__wasm_simd128__)
+    { "wasm", "wasm-simd128 4x8", WASM_MR, 4 * WASM_NV, 96, 256, 2048, kernel_wasm },
+#else
     { "generic", "generic 6x8", 6, 8, 96, 256, 2048, kernel_generic_6x8 },
+#endif
 #ifdef SK_GEMM_X86
     { "avx2", "avx2-fma 6x16", 6, 16, 96, 256, 2048, kernel_avx2_6x16 },
     { "avx512", "avx512f 12x32", 12, 32, 96, 256, 2048, kernel_avx512_12x32 },
@@ -370,7 +424,16 @@ static void gemm_blocked(const sk_gemm_kernel *kn, const gemm_job *g, float *ws)
     if (g->beta != 0 && g->beta != 1)
         for (size_t i = 0; i < M; i++)
             for (size_t j = 0; j < N; j++) g->C[i * g->ldc + j] *= g->beta;
+#if defined(__wasm_simd128__)
+    /* wasm32: B is always packed. Read in place, a kernel's 32-byte slivers
+     * straddle cache lines or not depending on where malloc put B, and rows
+     * a multiple of 1 KB apart share a quarter of L1's sets: the same product
+     * ran at 8.7 or 25 GMAC/s in V8 depending on the allocations before it
+     * (bench/web/kernels.sh); packed, at 20-22 whatever the heap. */
+    const int direct = 0;
+#else
     int direct = !g->trans_b && g->ldb <= DIRECT_B_MAX_LDB && (g->ldb % 1024 != 0 || kn->nr >= 32);
+#endif
     for (size_t jc = 0; jc < N; jc += kn->nc) {
         size_t nc = N - jc < kn->nc ? N - jc : kn->nc;
         size_t nfull = direct ? nc / kn->nr * kn->nr : 0;

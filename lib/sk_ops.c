@@ -2,8 +2,11 @@
 
 #include <string.h>
 
+extern const sk_op_def sk_ops_attention[]; /* lib/sk_ops_attention.c: com.microsoft Attention, MultiHeadAttention */
+
 static const sk_op_def *const tables[] = {
     sk_ops_elementwise, sk_ops_shape, sk_ops_reduce, sk_ops_nn, sk_ops_quant, sk_ops_control,
+    sk_ops_attention,
 };
 
 static int domain_eq(const char *a, const char *b)

@@ -6,7 +6,9 @@
  * on wasm32, plain C elsewhere through GCC's generic vector lowering) and, on
  * x86-64 with GCC, with 32-byte vectors under target("avx2,fma"). On x86-64 an
  * AVX-512 VNNI int8 kernel (intrinsics) comes first when the CPU has it. The
- * choice is made at run time (sk_qgemm_select forces one for tests).
+ * choice is made at run time (sk_qgemm_select forces one for tests). On
+ * wasm32 the int8 product has its own path (the "wasm32 SIMD128" section),
+ * the same arithmetic as the 16-byte kernels laid out for V8.
  *
  * int8, portable: zero points are subtracted while packing and both operands
  * widened to int16 (differences of 8-bit values fit, and so do pairs of their
@@ -79,6 +81,7 @@ struct sk_qgemm_packed {
     int8_t *data;
     int32_t *colsum;    /* per column: sum over k of b' */
     int32_t *cb;        /* per column: 128 * unsignedB - zb */
+    int16_t *w16;       /* wasm32: B as the int16 panels of qgemm_wasm (zero points applied) */
 };
 
 /* ---- reference kernels ------------------------------------------------- */
@@ -326,7 +329,11 @@ static inline void qinterleave8(const uint8_t *r0, const uint8_t *r1, int sg, co
 #define SK_QGEMM_TEMPLATE 1
 #define VB 16
 #define SFX(x) x##_v16
+#if defined(__wasm_simd128__)
+#define TGT __attribute__((unused)) /* wasm32 has its own int8 path (qgemm_wasm) */
+#else
 #define TGT
+#endif
 #define VI16 v8i16
 #define VI32 v4i32
 #define VF v4f
@@ -713,6 +720,149 @@ int sk_qgemm_select(const char *id)
     return -1;
 }
 
+#if defined(__wasm_simd128__)
+/* ---- wasm32 SIMD128 int8 path ------------------------------------------
+ * The same arithmetic as the 16-byte template (int16 operands with the zero
+ * points subtracted, i32x4.dot_i16x8_s into int32, so the same bits), laid
+ * out for V8: B's panels of 8 columns span all of K (32 bytes per k-pair, a
+ * panel of K = 1024 is 16 KB and stays in L1) and are packed once for a
+ * constant weight (sk_qgemm_pack); A is packed once per call, vectorised,
+ * instead of once per column block; the 4 x 8 kernel broadcasts A with
+ * v128.load32_splat (one load, no shuffle in V8) and stores whole tiles of
+ * C. Measured in V8 (bench/web/kernels.sh, 128 rows): 50-56 GMAC/s for the
+ * whole product, where the template's qgemm_v16 reached 19. */
+#define WMR 4 /* rows of an A block */
+#define WNR 8 /* columns of a B panel */
+
+static size_t wasm_panels_b(size_t K, size_t N) { return (N + WNR - 1) / WNR * ((K + 1) / 2) * WNR * 2; }
+
+/* B into panels of WNR columns over all of K (qpack_b's layout with kc = K). */
+static void wasm_pack_b(const sk_qmat *B, size_t K, size_t N, int16_t *dst) { qpack_b_v16(B, K, 0, K, 0, N, dst); }
+
+/* Rows m0..m0+3 of A (rows past M are zero) as WMR words per k-pair:
+ * (a[m][k] - za[m], a[m][k+1] - za[m]) as int16; a missing k is zero. */
+static void wasm_pack_a_block(const sk_qmat *A, size_t M, size_t K, size_t m0, int32_t *d)
+{
+    size_t kp = (K + 1) / 2, rows = M - m0 < WMR ? M - m0 : WMR, k = 0;
+    const int sg = A->is_signed;
+    if (rows == WMR) {
+        const uint8_t *r0 = A->data + m0 * A->ld, *r1 = r0 + A->ld, *r2 = r1 + A->ld, *r3 = r2 + A->ld;
+        const v128_t z0 = wasm_i16x8_splat((int16_t)qzp(A, m0)), z1 = wasm_i16x8_splat((int16_t)qzp(A, m0 + 1));
+        const v128_t z2 = wasm_i16x8_splat((int16_t)qzp(A, m0 + 2)), z3 = wasm_i16x8_splat((int16_t)qzp(A, m0 + 3));
+        for (; k + 16 <= K; k += 16, d += 8 * WMR) {
+            v128_t x[4] = { wasm_v128_load(r0 + k), wasm_v128_load(r1 + k), wasm_v128_load(r2 + k),
+                            wasm_v128_load(r3 + k) };
+            const v128_t z[4] = { z0, z1, z2, z3 };
+            v128_t lo[4], hi[4];
+            for (int r = 0; r < 4; r++) {
+                lo[r] = wasm_i16x8_sub(sg ? wasm_i16x8_extend_low_i8x16(x[r]) : wasm_u16x8_extend_low_u8x16(x[r]), z[r]);
+                hi[r] = wasm_i16x8_sub(sg ? wasm_i16x8_extend_high_i8x16(x[r]) : wasm_u16x8_extend_high_u8x16(x[r]), z[r]);
+            }
+            /* 4 x 4 transposes of 32-bit k-pairs: rows become lanes */
+            for (int h = 0; h < 2; h++) {
+                const v128_t *v = h ? hi : lo;
+                v128_t t0 = wasm_i32x4_shuffle(v[0], v[1], 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(v[0], v[1], 2, 6, 3, 7);
+                v128_t t2 = wasm_i32x4_shuffle(v[2], v[3], 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(v[2], v[3], 2, 6, 3, 7);
+                int32_t *o = d + h * 4 * WMR;
+                wasm_v128_store(o, wasm_i64x2_shuffle(t0, t2, 0, 2));
+                wasm_v128_store(o + WMR, wasm_i64x2_shuffle(t0, t2, 1, 3));
+                wasm_v128_store(o + 2 * WMR, wasm_i64x2_shuffle(t1, t3, 0, 2));
+                wasm_v128_store(o + 3 * WMR, wasm_i64x2_shuffle(t1, t3, 1, 3));
+            }
+        }
+    }
+    for (size_t i = k / 2; i < kp; i++, d += WMR)
+        for (size_t r = 0; r < WMR; r++) {
+            if (r >= rows) {
+                d[r] = 0;
+                continue;
+            }
+            const uint8_t *a = A->data + (m0 + r) * A->ld;
+            int32_t z = qzp(A, m0 + r);
+            uint16_t lo = (uint16_t)((sg ? (int8_t)a[2 * i] : a[2 * i]) - z);
+            uint16_t hi = 2 * i + 1 < K ? (uint16_t)((sg ? (int8_t)a[2 * i + 1] : a[2 * i + 1]) - z) : 0;
+            d[r] = (int32_t)((uint32_t)lo | (uint32_t)hi << 16);
+        }
+}
+
+/* C tile (mr x nr of WMR x WNR) = A block * B panel over kp k-pairs. */
+static void wasm_qkernel(size_t kp, const int32_t *a, const int16_t *b, int32_t *c, size_t ldc, size_t mr, size_t nr)
+{
+    v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (size_t i = 0; i < kp; i++, a += WMR, b += 2 * WNR) {
+        const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 8);
+        v128_t a0 = wasm_v128_load32_splat(a), a1 = wasm_v128_load32_splat(a + 1);
+        c00 = wasm_i32x4_add(c00, wasm_i32x4_dot_i16x8(a0, b0));
+        c01 = wasm_i32x4_add(c01, wasm_i32x4_dot_i16x8(a0, b1));
+        c10 = wasm_i32x4_add(c10, wasm_i32x4_dot_i16x8(a1, b0));
+        c11 = wasm_i32x4_add(c11, wasm_i32x4_dot_i16x8(a1, b1));
+        v128_t a2 = wasm_v128_load32_splat(a + 2), a3 = wasm_v128_load32_splat(a + 3);
+        c20 = wasm_i32x4_add(c20, wasm_i32x4_dot_i16x8(a2, b0));
+        c21 = wasm_i32x4_add(c21, wasm_i32x4_dot_i16x8(a2, b1));
+        c30 = wasm_i32x4_add(c30, wasm_i32x4_dot_i16x8(a3, b0));
+        c31 = wasm_i32x4_add(c31, wasm_i32x4_dot_i16x8(a3, b1));
+    }
+    if (mr == WMR && nr == WNR) {
+        wasm_v128_store(c, c00);
+        wasm_v128_store(c + 4, c01);
+        wasm_v128_store(c + ldc, c10);
+        wasm_v128_store(c + ldc + 4, c11);
+        wasm_v128_store(c + 2 * ldc, c20);
+        wasm_v128_store(c + 2 * ldc + 4, c21);
+        wasm_v128_store(c + 3 * ldc, c30);
+        wasm_v128_store(c + 3 * ldc + 4, c31);
+        return;
+    }
+    int32_t t[WMR][WNR];
+    wasm_v128_store(t[0], c00);
+    wasm_v128_store(t[0] + 4, c01);
+    wasm_v128_store(t[1], c10);
+    wasm_v128_store(t[1] + 4, c11);
+    wasm_v128_store(t[2], c20);
+    wasm_v128_store(t[2] + 4, c21);
+    wasm_v128_store(t[3], c30);
+    wasm_v128_store(t[3] + 4, c31);
+    for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, t[r], nr * sizeof **t);
+}
+
+/* C = A * B with B in wasm panels (bp). SK_ENOMEM only. */
+static sk_status qgemm_wasm(size_t M, size_t N, size_t K, const sk_qmat *A, const int16_t *bp, int32_t *C,
+                            size_t ldc)
+{
+    if (K == 0) {
+        for (size_t m = 0; m < M; m++) memset(C + m * ldc, 0, N * sizeof *C);
+        return SK_OK;
+    }
+    size_t kp = (K + 1) / 2, blk = kp * WMR, mb = (M + WMR - 1) / WMR;
+    int32_t *ap = scratch_alloc(mb, blk * sizeof *ap); /* blk * 4 < SIZE_MAX: K was checked by the caller */
+    if (!ap) return SK_ENOMEM;
+    for (size_t j = 0; j < mb; j++) wasm_pack_a_block(A, M, K, j * WMR, ap + j * blk);
+    for (size_t p0 = 0; p0 < N; p0 += WNR) {
+        const int16_t *panel = bp + p0 * kp * 2;
+        size_t nr = N - p0 < WNR ? N - p0 : WNR;
+        for (size_t j = 0; j < mb; j++) {
+            size_t m0 = j * WMR;
+            wasm_qkernel(kp, ap + j * blk, panel, C + m0 * ldc + p0, ldc, M - m0 < WMR ? M - m0 : WMR, nr);
+        }
+    }
+    free(ap);
+    return SK_OK;
+}
+
+/* The same with B packed here. */
+static sk_status qgemm_wasm_unpacked(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat *B, int32_t *C,
+                                     size_t ldc)
+{
+    if (K > SIZE_MAX / 8 || N > SIZE_MAX / 8 || (K && N > SIZE_MAX / 8 / K)) return SK_ENOMEM;
+    int16_t *bp = scratch_alloc(wasm_panels_b(K, N) + 1, sizeof *bp);
+    if (!bp) return SK_ENOMEM;
+    wasm_pack_b(B, K, N, bp);
+    sk_status s = qgemm_wasm(M, N, K, A, bp, C, ldc);
+    free(bp);
+    return s;
+}
+#endif
+
 /* ---- entry points -------------------------------------------------------- */
 
 sk_status sk_qgemm(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat *B, int32_t *C, size_t ldc,
@@ -727,7 +877,11 @@ sk_status sk_qgemm(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat
         s = qgemm_avx2(M, N, K, A, B, C, ldc);
     else
 #endif
+#if defined(__wasm_simd128__)
+        s = qgemm_wasm_unpacked(M, N, K, A, B, C, ldc);
+#else
         s = qgemm_v16(M, N, K, A, B, C, ldc);
+#endif
     if (s) return sk_error_set(err, s, "out of memory for an %zux%zux%zu integer matrix product", M, N, K);
     return SK_OK;
 }
@@ -776,6 +930,10 @@ sk_status sk_qgemm_pack(size_t K, size_t N, const sk_qmat *B, sk_qgemm_packed **
         p->vnni = 1;
     }
 #endif
+#if defined(__wasm_simd128__)
+    if (!(p->w16 = scratch_alloc(wasm_panels_b(K, N) + 1, sizeof *p->w16))) goto oom;
+    wasm_pack_b(&p->B, K, N, p->w16);
+#endif
     *out = p;
     return SK_OK;
 oom:
@@ -790,6 +948,7 @@ void sk_qgemm_packed_free(sk_qgemm_packed *p)
     free(p->data);
     free(p->colsum);
     free(p->cb);
+    free(p->w16);
     free(p);
 }
 
@@ -800,6 +959,14 @@ sk_status sk_qgemm_packed_run(size_t M, const sk_qmat *A, const sk_qgemm_packed 
 #ifdef SK_QGEMM_X86_AVX2
     if (B->vnni && cpu_has_vnni() && cpu_has_avx2()) {
         if (qgemm_vnni_packed(M, A, B, C, ldc))
+            return sk_error_set(err, SK_ENOMEM, "out of memory for an %zux%zux%zu integer matrix product", M, B->N,
+                                B->K);
+        return SK_OK;
+    }
+#endif
+#if defined(__wasm_simd128__)
+    if (B->w16) {
+        if (qgemm_wasm(M, B->N, B->K, A, B->w16, C, ldc))
             return sk_error_set(err, SK_ENOMEM, "out of memory for an %zux%zux%zu integer matrix product", M, B->N,
                                 B->K);
         return SK_OK;

@@ -40,8 +40,8 @@ void sk_qgemm_ref(size_t M, size_t N, size_t K, const sk_qmat *A, const sk_qmat 
                   int32_t *C, size_t ldc);
 
 /* B packed once for many products with different A (a constant weight): on
- * CPUs with AVX-512 VNNI the kernel's panels and B's column sums, elsewhere
- * just a reference to B. B->data must stay valid and unchanged while the pack
+ * CPUs with AVX-512 VNNI the kernel's panels and B's column sums, on wasm32
+ * int16 panels (twice B's size), elsewhere just a reference to B. B->data must stay valid and unchanged while the pack
  * exists; its zero points are copied. sk_qgemm_pack fails only with
  * SK_ENOMEM; sk_qgemm_packed_free(NULL) is a no-op. */
 typedef struct sk_qgemm_packed sk_qgemm_packed;

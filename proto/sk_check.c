@@ -15,9 +15,9 @@ typedef struct strset {
 
 static size_t str_hash(const char *s)
 {
-    size_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ull; /* 64-bit FNV-1a, also where size_t is 32 bits */
     while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
+    return (size_t)h;
 }
 
 static void strset_free(strset *s)

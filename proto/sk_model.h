@@ -64,6 +64,23 @@ const char *sk_model_path(const sk_model *m); /* "" for a model from memory */
 const char *sk_model_dir(const sk_model *m);  /* folder of external data, or NULL */
 uint64_t sk_model_file_size(const sk_model *m); /* bytes of the .onnx file itself */
 
+/* Gives the model the bytes of its external data file location (the name its
+ * tensors' external_data "location" entries use, a plain file name), for a
+ * model that has no folder to read them from (loaded with
+ * sk_model_load_buffer, dir NULL: the browser runtime, which gets them from a
+ * package). Tensors stored in location are then read from data[0..len) and
+ * checked against it by sk_model_check like a file's. data must come from
+ * malloc and belongs to the model from this call on, also when it fails
+ * (SK_EINVAL: location is empty, too long or already attached or opened;
+ * SK_ENOMEM). Attach before sk_model_check and before any tensor of location
+ * is viewed. */
+sk_status sk_model_attach_external(sk_model *m, const char *location, void *data, size_t len, sk_error *err);
+
+/* The bytes of external data file location, attached or already opened (the
+ * model keeps them; valid until sk_model_free), with their length in *len; NULL
+ * (and *len 0) when the model has none under that name. Never opens a file. */
+const void *sk_model_external_data(const sk_model *m, const char *location, size_t *len);
+
 /* Opset version the model imports for domain ("" or "ai.onnx" for ONNX), or 0. */
 int64_t sk_model_opset(const sk_model *m, const char *domain);
 

@@ -39,11 +39,43 @@ void sk_prune_tail_clear(sk_prune_tail *t)
         g->n_output = 0;
         sk_model_free(t->model);
     }
+    for (size_t i = 0; i < t->n_proxies; i++) free(t->proxies[i]); /* every field borrowed */
+    free(t->proxies);
     for (size_t i = 0; i < t->n_inputs; i++) free(t->inputs[i]);
     free(t->inputs);
     free(t->from_sample);
     free(t->out_map);
     memset(t, 0, sizeof *t);
+}
+
+/* The initializer the tail uses for m's tensor src: src itself, or, when src
+ * is external data, a stand-in whose raw_data borrows m's view of it (an
+ * external tensor would otherwise be mapped anew by the tail's model, at
+ * another address). NULL when out of memory. */
+static sk_tensor_proto *tail_initializer(sk_model *m, sk_prune_tail *t, sk_tensor_proto *src, sk_error *err)
+{
+    if (sk_tensor_proto_storage(src) != SK_STORE_EXTERNAL) return src;
+    sk_tensor_view v;
+    if (sk_model_tensor_view(m, src, &v, err)) return NULL;
+    sk_tensor_proto *p = malloc(sizeof *p);
+    sk_tensor_proto **list = realloc(t->proxies, (t->n_proxies + 1) * sizeof *list);
+    if (list) t->proxies = list;
+    if (!p || !list) {
+        free(p);
+        sk_error_set(err, SK_ENOMEM, "out of memory");
+        return NULL;
+    }
+    onnx__tensor_proto__init(p);
+    p->name = src->name;
+    p->has_data_type = 1;
+    p->data_type = src->data_type;
+    p->n_dims = src->n_dims;
+    p->dims = src->dims;
+    p->has_raw_data = 1;
+    p->raw_data.len = v.nbytes;
+    p->raw_data.data = (uint8_t *)v.data;
+    t->proxies[t->n_proxies++] = p;
+    return p;
 }
 
 static Onnx__ValueInfoProto *untyped_input(const char *name)
@@ -168,7 +200,9 @@ sk_status sk_prune_tail_build(sk_model *m, const sk_prune_index *ix, const char 
                 for (size_t j = 0; j < g->n_initializer; j++)
                     if (!init_used[j] && g->initializer[j]->name && !strcmp(g->initializer[j]->name, v)) {
                         init_used[j] = 1;
-                        tg->initializer[tg->n_initializer++] = g->initializer[j];
+                        sk_tensor_proto *ti = tail_initializer(m, t, g->initializer[j], err);
+                        if (!ti) s = err && err->code ? err->code : SK_ENOMEM;
+                        else tg->initializer[tg->n_initializer++] = ti;
                     }
                 continue;
             }

@@ -67,6 +67,15 @@ int main(int argc, char **argv)
             if (r >= 0) t[r] = now() - t0;
         }
         report("u8s8", M, K, N, t);
+        sk_qgemm_packed *pb;
+        if (sk_qgemm_pack(K, N, &b, &pb, &err)) return 1;
+        for (int r = -2; r < R; r++) {
+            double t0 = now();
+            sk_qgemm_packed_run(M, &a, pb, qc, N, &err);
+            if (r >= 0) t[r] = now() - t0;
+        }
+        sk_qgemm_packed_free(pb);
+        report("u8s8p", M, K, N, t);
         sk_nbits_weight w = { .K = K, .N = N, .block_size = 32, .bits = 4, .b = b4, .scales = sc };
         for (int r = -2; r < R; r++) {
             double t0 = now();

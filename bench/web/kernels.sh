@@ -8,15 +8,19 @@ B=${B:-build}
 M=${1:-128}
 T=$B/bench/kernels
 mkdir -p "$T"
-FLAST=$(make -s --no-print-directory -f Makefile -f - B="$B" print-web-fast <<'MK'
+FLAST=$(MAKEFLAGS= make -s --no-print-directory -f Makefile -f - B="$B" print-web-fast <<'MK'
 print-web-fast: ; @echo $(WEB_FAST_OPT)
+MK
+)
+INLINE=$(MAKEFLAGS= make -s --no-print-directory -f Makefile -f - B="$B" print-web-inline <<'MK'
+print-web-inline: ; @echo $(WEB_INLINE)
 MK
 )
 SRC="lib/sk_gemm.c lib/sk_qgemm.c lib/sk_error.c"
 cc -O2 -std=c11 -D_GNU_SOURCE -Ilib bench/web/kernels.c $SRC -lpthread -lm -o "$T/kernels"
 rm -f "$T"/*.o
 for f in bench/web/kernels.c $SRC; do
-    inl=""; [ "$f" = lib/sk_qgemm.c ] && inl=-finline-functions
+    inl=""; case " $INLINE " in *" $f "*) inl=-finline-functions;; esac
     emcc $FLAST $inl -msimd128 -std=c11 -D_GNU_SOURCE -DNDEBUG -Ilib -w -c "$f" -o "$T/$(basename "$f" .c).o"
 done
 emcc -O0 "$T"/*.o -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 -o "$T/kernels.js"

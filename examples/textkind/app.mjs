@@ -20,9 +20,22 @@ let model;
 let pending = null; // latest text waiting for the model
 let busy = false;
 
+// The result on screen can be for an older text than the box holds (a run is
+// in flight, or newer text waits for it). #result is aria-busy and the body's
+// data-state is "busy" until the result shown is for the latest text; then
+// "idle", and data-bytes says how many bytes of it the model read. Anything
+// that reads the label (screen readers, tests) must wait for "idle": a label
+// alone can be left over from a prefix of the text.
+function setState() {
+  const idle = !busy && pending === null;
+  document.body.dataset.state = idle ? 'idle' : 'busy';
+  $('result').setAttribute('aria-busy', String(!idle));
+}
+
 async function classify() {
   if (busy || pending === null) return;
   busy = true;
+  setState();
   const text = pending;
   pending = null;
   const bytes = new TextEncoder().encode(text).subarray(0, SEQ);
@@ -38,11 +51,14 @@ async function classify() {
       const mx = Math.max(...z), e = z.map((v) => Math.exp(v - mx)), s = e.reduce((a, b) => a + b, 0);
       show(e.map((v) => v / s), performance.now() - t0);
     }
+    document.body.dataset.bytes = bytes.length;
   } catch (err) {
     $('status').textContent = `${err.name}: ${err.message}`;
+    document.body.dataset.runError = err.name;
   }
   busy = false;
-  classify();
+  if (pending === null) setState();
+  else classify();
 }
 
 function show(p, ms) {
@@ -50,6 +66,7 @@ function show(p, ms) {
     $('label').textContent = '–';
     $('confidence').textContent = '';
     bars.forEach((b) => { b.fill.style.width = '0'; b.pct.textContent = ''; });
+    delete document.body.dataset.label;
     return;
   }
   const best = p.indexOf(Math.max(...p));
@@ -59,7 +76,8 @@ function show(p, ms) {
   document.body.dataset.label = LABELS[best];
 }
 
-$('text').addEventListener('input', (ev) => { pending = ev.target.value; classify(); });
+$('text').addEventListener('input', (ev) => { pending = ev.target.value; setState(); classify(); });
+setState();
 
 try {
   const t0 = performance.now();

@@ -1,8 +1,7 @@
 /* Build-time helper of `make wasm` (compiled natively, never shipped): writes
  * Brotli's 122,784-byte static dictionary (RFC 7932 appendix A), taken from
- * Debian's brotli source, to stdout. The wasm build embeds it gzip-compressed
- * (about 59 KB instead of 123 KB); the worker inflates it with the browser's
- * DecompressionStream and hands it to the decoder (skw_brotli_dictionary). */
+ * Debian's brotli source, to stdout, for brotli-dict-pack.c, which
+ * compresses it into the wasm (skw_dict_init decodes it there). */
 #include <stdio.h>
 
 #include "dictionary.h"

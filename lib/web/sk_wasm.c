@@ -18,7 +18,6 @@
 
 #include "sk_engine.h"
 #include "sk_model.h"
-#include "sk_model_internal.h"
 #include "sk_tensor.h"
 
 #define SKW_EXPORT __attribute__((visibility("default"), used))
@@ -35,6 +34,24 @@ typedef struct skw_model {
     sk_tensor *out;           /* sk_engine_output_count entries, valid after a run */
     size_t n_out;
 } skw_model;
+
+/* The browser has no file system, and the library's only callers of these
+ * (proto/sk_model.c, for external data files of a model loaded from a
+ * folder) never run here: a model comes from memory and its external data
+ * is attached. Defining them keeps libc's versions out of skiff.wasm (its
+ * table of errno texts and realpath: 3.6 KB). */
+char *strerror(int e)
+{
+    (void)e;
+    return (char *)"no file system in the browser";
+}
+
+char *realpath(const char *restrict path, char *restrict resolved)
+{
+    (void)path;
+    (void)resolved;
+    return NULL;
+}
 
 SKW_EXPORT const char *skw_error_msg(void)
 {
@@ -65,27 +82,40 @@ SKW_EXPORT void skw_free(void *p)
     free(p);
 }
 
-/* Brotli's static dictionary ships gzip-compressed (brotli-dict-gz.c, made
- * by wasm.mk). skw_dict_gz returns where it is and its length in *len; JS
- * inflates it into memory from skw_alloc (122,784 bytes) and passes that to
- * skw_dict_set once, before the first skw_brotli_decode. */
-extern const unsigned char skw_dict_gz_data[];
-extern const size_t skw_dict_gz_size;
+/* Brotli's static dictionary ships Brotli-compressed (brotli-dict-br.c, made
+ * by wasm.mk with brotli-dict-pack.c). skw_dict_init decodes it into memory
+ * kept for the life of the module and gives it to the decoder; call it once,
+ * before the first skw_brotli_decode. While the dictionary itself is decoded
+ * the decoder's dictionary is all zeros: that stream's dictionary references
+ * only use words they omit entirely (transforms such as "omit last 9" add
+ * just a prefix or suffix), which brotli-dict-pack.c checks by decoding it
+ * the same way. */
+extern const unsigned char skw_dict_br_data[];
+extern const size_t skw_dict_br_size;
 void BrotliSetDictionaryData(const uint8_t *data);
 static int dict_set;
 
-SKW_EXPORT const unsigned char *skw_dict_gz(size_t *len)
-{
-    *len = skw_dict_gz_size;
-    return skw_dict_gz_data;
-}
+#define SKW_DICT_SIZE 122784
 
-SKW_EXPORT int skw_dict_set(const uint8_t *data, size_t len)
+SKW_EXPORT int skw_dict_init(void)
 {
     clear_err();
-    if (len != 122784)
-        return fail(sk_error_set(&skw_err, SK_EINVAL, "Brotli dictionary has %zu bytes, not 122784", len));
-    BrotliSetDictionaryData(data);
+    static uint8_t *dict; /* what the decoder's dictionary points to, once set */
+    if (dict_set) return 0;
+    if (!dict && !(dict = calloc(1, SKW_DICT_SIZE)))
+        return fail(sk_error_set(&skw_err, SK_ENOMEM, "out of memory for the Brotli dictionary"));
+    BrotliSetDictionaryData(dict);
+    uint8_t *tmp = malloc(SKW_DICT_SIZE);
+    if (!tmp) return fail(sk_error_set(&skw_err, SK_ENOMEM, "out of memory for the Brotli dictionary"));
+    size_t n = SKW_DICT_SIZE;
+    memset(dict, 0, SKW_DICT_SIZE);
+    if (BrotliDecoderDecompress(skw_dict_br_size, skw_dict_br_data, &n, tmp) != BROTLI_DECODER_RESULT_SUCCESS ||
+        n != SKW_DICT_SIZE) {
+        free(tmp);
+        return fail(sk_error_set(&skw_err, SK_EINTERNAL, "the Brotli dictionary in skiff.wasm does not decode"));
+    }
+    memcpy(dict, tmp, SKW_DICT_SIZE);
+    free(tmp);
     dict_set = 1;
     return 0;
 }
@@ -95,7 +125,7 @@ SKW_EXPORT int skw_dict_set(const uint8_t *data, size_t len)
 SKW_EXPORT int skw_brotli_decode(const uint8_t *in, size_t n, uint8_t *out, size_t raw_len)
 {
     clear_err();
-    if (!dict_set) return fail(sk_error_set(&skw_err, SK_EINTERNAL, "Brotli dictionary not set (skw_dict_set)"));
+    if (!dict_set) return fail(sk_error_set(&skw_err, SK_EINTERNAL, "Brotli dictionary not set (skw_dict_init)"));
     BrotliDecoderState *st = BrotliDecoderCreateInstance(NULL, NULL, NULL);
     if (!st) return fail(sk_error_set(&skw_err, SK_ENOMEM, "out of memory for the Brotli decoder"));
     size_t avail_in = n, avail_out = raw_len;
@@ -146,39 +176,23 @@ SKW_EXPORT skw_model *skw_model_create(const uint8_t *onnx, size_t len)
 SKW_EXPORT int skw_model_attach(skw_model *h, const char *location, uint8_t *data, size_t len)
 {
     clear_err();
-    sk_model *m = h->model;
-    for (size_t i = 0; i < m->n_maps; i++)
-        if (m->maps[i].name && !strcmp(m->maps[i].name, location)) {
-            free(data);
-            return fail(sk_error_set(&skw_err, SK_EINVAL, "external data '%s' attached twice", location));
-        }
-    if (m->n_maps == m->cap_maps) {
-        size_t cap = m->cap_maps ? 2 * m->cap_maps : 4;
-        sk_map *p = realloc(m->maps, cap * sizeof *p);
-        if (!p) {
-            free(data);
-            return fail(sk_error_set(&skw_err, SK_ENOMEM, "out of memory"));
-        }
-        m->maps = p;
-        m->cap_maps = cap;
-    }
-    char *name = strdup(location);
-    if (!name) {
+    if (h->engine) {
         free(data);
-        return fail(sk_error_set(&skw_err, SK_ENOMEM, "out of memory"));
+        return fail(sk_error_set(&skw_err, SK_EINVAL, "external data '%s' arrives after the model was made ready",
+                                 location));
     }
-    m->maps[m->n_maps++] = (sk_map){ .name = name, .base = data, .len = len, .owned = 1, .fd = -1 };
-    return 0;
+    sk_status s = sk_model_attach_external(h->model, location, data, len, &skw_err);
+    return s ? fail(s) : 0;
 }
 
-/* Validates the model with its external data and compiles the engine (with
- * per-op timing when profile is 1). After this, no external data can be
- * attached. */
+/* Validates the model with its external data (every tensor against the bytes
+ * attached for it: the model has no folder, so a location never attached is
+ * an error, never a file read) and compiles the engine (with per-op timing
+ * when profile is 1). After this, no external data can be attached. */
 SKW_EXPORT int skw_model_ready(skw_model *h, int profile)
 {
     clear_err();
     sk_model *m = h->model;
-    m->no_external = 1; /* nothing may come from a file system */
     sk_status s = sk_model_check(m, &skw_err);
     if (s) return fail(s);
     sk_engine_opts eo = { .threads = 1, .profile = profile };
@@ -331,13 +345,7 @@ SKW_EXPORT const char *skw_profile(const skw_model *h)
 /* The decoded bytes of external data file location (for toOrt), or NULL. */
 SKW_EXPORT const uint8_t *skw_model_external(const skw_model *h, const char *location, size_t *len)
 {
-    const sk_model *m = h->model;
-    for (size_t i = 0; i < m->n_maps; i++)
-        if (m->maps[i].name && !strcmp(m->maps[i].name, location)) {
-            *len = m->maps[i].len;
-            return m->maps[i].base;
-        }
-    return NULL;
+    return sk_model_external_data(h->model, location, len);
 }
 
 /* Frees everything; NULL is a no-op. */

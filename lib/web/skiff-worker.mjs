@@ -102,17 +102,7 @@ async function init(wasmUrl) {
   }
   wasm = inst.exports;
   wasm._initialize();
-  // Brotli's dictionary ships gzip-compressed inside the wasm.
-  const lenp = alloc(4);
-  const gz = wasm.skw_dict_gz(lenp);
-  const gzLen = new Uint32Array(wasm.memory.buffer, lenp, 1)[0];
-  wasm.skw_free(lenp);
-  const gzBytes = u8().slice(gz, gz + gzLen);
-  const dict = new Uint8Array(await new Response(
-    new Blob([gzBytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
-  const dp = alloc(dict.length); // kept for the life of the worker
-  u8().set(dict, dp);
-  const s = wasm.skw_dict_set(dp, dict.length);
+  const s = wasm.skw_dict_init(); // Brotli's dictionary, compressed in the wasm
   if (s) fail(s, 'skiff.wasm');
 }
 

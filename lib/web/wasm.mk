@@ -27,10 +27,16 @@ EMCC       ?= emcc
 WEB_OPT    ?= -Oz
 WEB_FAST_OPT ?= -Os -fvectorize -fslp-vectorize
 WEB_FAST   ?= lib/sk_gemm.c lib/sk_qgemm.c lib/sk_ops_quant.c lib/sk_ops_elementwise.c
-# emcc's -Os/-Oz imply -fno-inline-functions, which costs the int8 kernels 4x
-# (2.1 instead of 8.8 GMAC/s, 128x256x1024 in V8): inlining back on there.
-WEB_INLINE ?= lib/sk_qgemm.c
-WEB_CFLAGS := -msimd128 -std=c11 -D_GNU_SOURCE -DNDEBUG -DSK_VERSION='"$(VERSION)"' \
+# Files built with -finline-functions on top (emcc's -Os/-Oz imply
+# -fno-inline-functions): the quantization of activations, whose vector
+# helpers (qv_min, quantize4) were calls per vector: 14% of the int8 model's
+# time in V8 before, 2.3 of its 17.6 ms CPU saved, for 2.5 KB. (sk_qgemm.c
+# has its own wasm int8 path, written inline; elementwise would cost 17 KB.)
+WEB_INLINE ?= lib/sk_ops_quant.c
+# SK_FUSE_VIEWS: Reshape/Squeeze/Unsqueeze/Flatten as views of their input
+# (lib/sk_fuse.c leaves them out of wasm by default): 2 KB for 0.6 ms of the
+# int8 classifier's 17.6 (no copy, and no zeroing of a fresh output).
+WEB_CFLAGS := -msimd128 -std=c11 -D_GNU_SOURCE -DNDEBUG -DSK_VERSION='"$(VERSION)"' -DSK_FUSE_VIEWS=1 \
               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla -Wno-unused-command-line-argument \
               -Ilib -Iproto -I$(B)/gen -isystem $(WEB_SRC)/protobuf-c -isystem $(WEB_SRC)/brotli/c/include
 
@@ -43,15 +49,17 @@ WEB_OBJS    := $(WEB_LIB_SRC:%.c=$(WEB_OBJ)/%.o) $(WEB_OBJ)/gen/onnx.pb-c.o $(WE
 BROTLI_DEC  := bit_reader decode huffman state
 BROTLI_COM  := constants context dictionary platform transform
 WEB_OBJS    += $(BROTLI_DEC:%=$(WEB_OBJ)/ext/brotli-dec-%.o) $(BROTLI_COM:%=$(WEB_OBJ)/ext/brotli-common-%.o) \
-               $(WEB_OBJ)/ext/brotli-dict-gz.o
+               $(WEB_OBJ)/ext/brotli-dict-br.o
 WEB_JS      := $(wildcard lib/web/*.mjs lib/web/*.d.ts)
-WEB_EXPORTS := skw_error_msg skw_dict_gz skw_dict_set skw_alloc skw_free skw_brotli_decode skw_model_create skw_model_attach \
+WEB_EXPORTS := skw_error_msg skw_dict_init skw_alloc skw_free skw_brotli_decode skw_model_create skw_model_attach \
                skw_model_ready skw_input_count skw_input_name skw_input_info skw_output_count skw_output_name \
                skw_input_alloc skw_input_nbytes skw_inputs_clear skw_run skw_output_info skw_output_data \
                skw_output_nbytes skw_model_external skw_model_free skw_profile
-# dlmalloc (emcc's default): emmalloc is 8 KB smaller but makes the int8
-# model 40% slower (the kernels allocate scratch per call).
-WEB_LDFLAGS := -sSTANDALONE_WASM=1 --no-entry -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16777216 \
+# emmalloc, 8 KB smaller than dlmalloc (emcc's default); it once made the
+# int8 model 40% slower, when its kernels packed B into fresh scratch at every
+# call. Now weights are packed once: same speed, and the heap stays at 21 MiB
+# over 200 runs of the int8 classifier as with dlmalloc.
+WEB_LDFLAGS := -sSTANDALONE_WASM=1 --no-entry -sMALLOC=emmalloc -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16777216 \
                -sMAXIMUM_MEMORY=4294967296 -sFILESYSTEM=0 -sERROR_ON_UNDEFINED_SYMBOLS=1 \
                -sEXPORTED_FUNCTIONS=$(subst $(web_space),$(web_comma),$(strip $(WEB_EXPORTS:%=_%)))
 
@@ -73,14 +81,19 @@ $(WEB_SRC)/.stamp:
 	@touch $@
 wasm-src: $(WEB_SRC)/.stamp
 
-$(WEB_OBJ)/%.o: %.c $(GEN_H) $(WEB_SRC)/.stamp $(wildcard lib/*.h proto/*.h)
+$(WEB_OBJ)/%.o: %.c $(GEN_H) $(WEB_SRC)/.stamp $(wildcard lib/*.h proto/*.h) lib/web/wasm.mk
 	@mkdir -p $(dir $@)
 	$(EMCC) $(if $(filter $<,$(WEB_FAST)),$(WEB_FAST_OPT),$(WEB_OPT)) $(if $(filter $<,$(WEB_INLINE)),-finline-functions) \
 	  $(WEB_CFLAGS) -c $< -o $@
 
-$(WEB_OBJ)/gen/onnx.pb-c.o: $(GEN_C) $(WEB_SRC)/.stamp
+# protobuf-c's generated descriptors, with every string literal emptied: the
+# names of messages, fields and enum values serve only lookups by name and
+# text output, which the runtime never does (unpacking goes by field number);
+# 2.4 KB.
+$(WEB_OBJ)/gen/onnx.pb-c.o: $(GEN_C) $(WEB_SRC)/.stamp lib/web/wasm.mk
 	@mkdir -p $(dir $@)
-	$(EMCC) $(WEB_OPT) $(filter-out -W%,$(WEB_CFLAGS)) -w -c $< -o $@
+	sed -e '/^#include/!s/"[^"]*"/""/g' $< > $(WEB_OBJ)/gen/onnx-web.pb-c.c
+	$(EMCC) $(WEB_OPT) $(filter-out -W%,$(WEB_CFLAGS)) -w -c $(WEB_OBJ)/gen/onnx-web.pb-c.c -o $@
 
 $(WEB_OBJ)/ext/protobuf-c.o: $(WEB_SRC)/.stamp
 	@mkdir -p $(dir $@)
@@ -94,25 +107,30 @@ $(WEB_OBJ)/ext/brotli-common-%.o: $(WEB_SRC)/.stamp
 	@mkdir -p $(dir $@)
 	$(EMCC) $(WEB_OPT) $(filter-out -W%,$(WEB_CFLAGS)) -DBROTLI_EXTERNAL_DICTIONARY_DATA -w -c $(WEB_SRC)/brotli/c/common/$*.c -o $@
 
-# Brotli's static dictionary, gzip-compressed into the wasm's data (the worker
-# inflates it with DecompressionStream): 59 KB instead of 123 KB.
-$(WEB_OBJ)/ext/brotli-dict-gz.c: lib/web/brotli-dict.c $(WEB_SRC)/.stamp
+# Brotli's static dictionary, Brotli-compressed into the wasm's data (51.7 KB
+# instead of 123 KB, 58.9 with gzip -9): brotli-dict dumps it from Debian's
+# source, brotli-dict-pack compresses it so that it decodes without itself
+# (checked there) and skw_dict_init decodes it at start-up.
+$(WEB_OBJ)/ext/brotli-dict-br.c: lib/web/brotli-dict.c lib/web/brotli-dict-pack.c $(WEB_SRC)/.stamp
 	@mkdir -p $(dir $@)
 	cc -O1 -I$(WEB_SRC)/brotli/c/include -I$(WEB_SRC)/brotli/c/common lib/web/brotli-dict.c \
 	  $(WEB_SRC)/brotli/c/common/dictionary.c -o $(WEB_OBJ)/ext/brotli-dict
-	$(WEB_OBJ)/ext/brotli-dict | gzip -9n > $(WEB_OBJ)/ext/brotli-dict.gz
-	{ echo '/* generated by lib/web/wasm.mk: gzip of Brotli'"'"'s static dictionary */'; \
+	cc -O2 -w -DBROTLI_EXTERNAL_DICTIONARY_DATA -I$(WEB_SRC)/brotli/c/include lib/web/brotli-dict-pack.c \
+	  $(wildcard $(WEB_SRC)/brotli/c/enc/*.c $(WEB_SRC)/brotli/c/dec/*.c $(WEB_SRC)/brotli/c/common/*.c) -lm \
+	  -o $(WEB_OBJ)/ext/brotli-dict-pack
+	$(WEB_OBJ)/ext/brotli-dict | $(WEB_OBJ)/ext/brotli-dict-pack > $(WEB_OBJ)/ext/brotli-dict.br
+	{ echo '/* generated by lib/web/wasm.mk: Brotli'"'"'s static dictionary, Brotli-compressed */'; \
 	  echo '#include <stddef.h>'; \
-	  echo 'const unsigned char skw_dict_gz_data[] = {'; \
-	  od -An -v -tu1 $(WEB_OBJ)/ext/brotli-dict.gz | awk '{ for (i = 1; i <= NF; i++) printf "%s,", $$i; print "" }'; \
+	  echo 'const unsigned char skw_dict_br_data[] = {'; \
+	  od -An -v -tu1 $(WEB_OBJ)/ext/brotli-dict.br | awk '{ for (i = 1; i <= NF; i++) printf "%s,", $$i; print "" }'; \
 	  echo '};'; \
-	  echo "const size_t skw_dict_gz_size = sizeof skw_dict_gz_data;"; } > $@.tmp && mv $@.tmp $@
+	  echo "const size_t skw_dict_br_size = sizeof skw_dict_br_data;"; } > $@.tmp && mv $@.tmp $@
 
-$(WEB_OBJ)/ext/brotli-dict-gz.o: $(WEB_OBJ)/ext/brotli-dict-gz.c
+$(WEB_OBJ)/ext/brotli-dict-br.o: $(WEB_OBJ)/ext/brotli-dict-br.c
 	$(EMCC) $(WEB_OPT) $(filter-out -W%,$(WEB_CFLAGS)) -w -c $< -o $@
 
-$(WEB)/skiff.wasm: $(WEB_OBJS)
-	$(EMCC) $(WEB_OPT) -msimd128 $(WEB_LDFLAGS) $^ -o $(WEB)/skiff.tmp.wasm && \
+$(WEB)/skiff.wasm: $(WEB_OBJS) lib/web/wasm.mk
+	$(EMCC) $(WEB_OPT) -msimd128 $(WEB_LDFLAGS) $(WEB_OBJS) -o $(WEB)/skiff.tmp.wasm && \
 	  $(WASM_OPT) -Oz --converge $(WASM_FEATURES) $(WEB)/skiff.tmp.wasm -o $(WEB)/skiff.tmp.wasm && \
 	  mv $(WEB)/skiff.tmp.wasm $@ || { rm -f $(WEB)/skiff.tmp.wasm; exit 1; }
 

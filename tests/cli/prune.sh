@@ -210,5 +210,66 @@ else
     echo "skipped: exports ($EX is absent)"
 fi
 
+# ONNX Runtime's fused com.microsoft Attention (two layers, a [batch, seq] key
+# mask): the engine runs it, so heads are scored by ablation, compensated and
+# the result checked; do_rotary (not implemented) is refused in one line
+$PY - "$T" <<'EOF' || bad "generating the fused-attention model"
+import os, sys
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+out = sys.argv[1]
+rng = np.random.default_rng(5)
+E, H, S = 24, 4, 6
+def build(name, rotary):
+    inits, nodes, x = [], [], 'x'
+    for l in range(2):
+        p = 'l%d_' % l
+        for n, shape in (('wqkv', [E, 3 * E]), ('bqkv', [3 * E]), ('wo', [E, E]), ('bo', [E])):
+            inits.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), p + n))
+        attrs = dict(num_heads=H)
+        if rotary:
+            attrs['do_rotary'] = 1
+        nodes += [helper.make_node('Attention', [x, p + 'wqkv', p + 'bqkv', 'mask'], [p + 'ctx'], domain='com.microsoft',
+                                   name=p + 'attention', **attrs),
+                  helper.make_node('MatMul', [p + 'ctx', p + 'wo'], [p + 'o0'], name=p + 'o_proj'),
+                  helper.make_node('Add', [p + 'o0', p + 'bo'], [p + 'o1'], name=p + 'o_bias'),
+                  helper.make_node('Add', [p + 'o1', x], [p + 'out'], name=p + 'residual')]
+        x = p + 'out'
+    nodes.append(helper.make_node('Identity', [x], ['y'], name='out'))
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 'seq', E]),
+                                        helper.make_tensor_value_info('mask', TensorProto.INT32, [1, 'seq'])],
+                          [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 'seq', E])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('com.microsoft', 1)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(out, name + '.onnx'))
+build('fused', False)
+build('rotary', True)
+for i in range(3):
+    d = os.path.join(out, 'fcalib', 's%d' % i)
+    os.makedirs(d)
+    np.save(os.path.join(d, 'x.npy'), rng.standard_normal((1, S, E)).astype(np.float32))
+    mask = np.ones((1, S), np.int32)
+    mask[0, S - i:] = 0
+    np.save(os.path.join(d, 'mask.npy'), mask)
+EOF
+FC=$T/fcalib
+if expect 0 "fused Attention: 3 of 8 heads by ablation" $BIN/skiff-prune "$T/fused.onnx" -o "$T/fused-p.onnx" --calib $FC --heads 3 \
+       --report "$T/fused.json" -q; then
+    if $PY -c "
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+assert r['score'] == 'ablation' and r['heads_removed'] == 3, r
+assert r['compensate'].startswith('auto') and 0 <= r['check_rel_err'] < 1e-3, r
+s = [v for l in r['layers'] for v in l['scores']]
+assert len(s) == 8 and all(math.isfinite(v) and v > 0 for v in s) and len(set(s)) == 8, s
+" "$T/fused.json" 2>"$T/err"; then ok "fused Attention: 8 distinct ablation scores, compensated, checked"
+    else bad "fused Attention report: $(tail -1 "$T/err")"; fi
+    expect 0 "the pruned fused model runs in skiff-run" $BIN/skiff-run "$T/fused-p.onnx" --input x=$FC/s1/x.npy \
+        --input mask=$FC/s1/mask.npy --output-dir "$T/frun" -q
+fi
+expect 1 "fused Attention with do_rotary is refused" $BIN/skiff-prune "$T/rotary.onnx" -o "$T/rot-p.onnx" --calib $FC --heads 1 &&
+    { grep -q "rotary" "$T/err" && [ ! -e "$T/rot-p.onnx" ] && ok "  ... naming rotary embeddings, no output" || bad "do_rotary message: $(cat "$T/err")"; }
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -13,6 +13,12 @@
 #  3. the BERT classifier: eval accuracy after removing 25% (8 of 32) and 50%
 #     of the heads (fp32 0.9224; the bars are 1 and 3 points), and
 #     skiff-quant accepts the pruned model.
+#  4. ONNX Runtime's fused ops run in skiff's engine: the small com.microsoft
+#     models are scored, compensated and checked; the BERT classifier rewritten
+#     with com.microsoft Attention (tests/oracle/fuse-bert-attention.py) gives
+#     ONNX Runtime's outputs in skiff-run, and pruning 25% / 50% of its heads
+#     gives the unfused export's accuracy (within 0.005) and a model that
+#     ONNX Runtime and skiff-run agree on.
 set -u
 B=${B:-build}
 BIN=$B/bin
@@ -125,9 +131,25 @@ save('ms_mha', [helper.make_node('MatMul', ['x', 'w_' + r], [r], name=r + '_proj
      [init('w_q', [E, E]), init('w_k', [E, E]), init('w_v', [E, E]), init('b_qkv', [3 * E]), init('w_o', [E, E]),
       init('b_o', [E])])
 np.save(os.path.join(out, 'ms_x.npy'), rng.standard_normal((1, S, E)).astype(np.float32))
+for i in range(4):
+    os.makedirs(os.path.join(out, 'ms_calib', 's%d' % i))
+    np.save(os.path.join(out, 'ms_calib', 's%d' % i, 'x.npy'), rng.standard_normal((1, S, E)).astype(np.float32))
 EOF
 exact ms_attention "$T/ms_attention.onnx" 0:1,0:2 --input "x=$T/ms_x.npy"
 exact ms_mha "$T/ms_mha.onnx" 0:0,0:3 --input "x=$T/ms_x.npy"
+# the engine runs the fused ops: heads scored by ablation, compensated, checked
+for n in ms_attention ms_mha; do
+    o=$T/scored-$n
+    if $BIN/skiff-prune "$T/$n.onnx" -o "$o.onnx" --calib "$T/ms_calib" --heads 50% --report "$o.json" -q 2>"$o.log" &&
+       grep -q '"score": "ablation"' "$o.json" && ! grep -q '"compensate": "none"' "$o.json" &&
+       $ORT "$o.onnx" --input "x=$T/ms_x.npy" --output-dir "$o-ort" --quiet >>"$o.log" 2>&1 &&
+       $BIN/skiff-run "$o.onnx" --input "x=$T/ms_x.npy" --output-dir "$o-skiff" -q >>"$o.log" 2>&1 &&
+       $CMP "$o-skiff" "$o-ort" --rtol 1e-4 --atol 1e-5 --quiet >>"$o.log" 2>&1; then
+        ok "$n: 2 of 4 heads scored by ablation and compensated; ONNX Runtime runs it and skiff-run agrees"
+    else
+        bad "$n (scored):"; sed 's/^/    /' "$o.log" | head -8
+    fi
+done
 
 # 50% of the heads by ablation: ONNX Runtime runs it, shapes hold, skiff agrees
 if [ -d $EX ]; then
@@ -164,6 +186,7 @@ if [ -f $BERT/model.onnx ]; then
             bad "BERT $1%: $(cat "$T/bert.log")"; continue
         fi
         acc=$(node tests/oracle/bert-accuracy.mjs "$out" | sed -n 's/^accuracy \([0-9.]*\).*/\1/p')
+        eval "acc$1=\$acc"
         if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= $2) }"; then
             ok "BERT with $1% of heads removed: accuracy $acc (>= $2)"
         else
@@ -185,8 +208,37 @@ if [ -f $BERT/model.onnx ]; then
     else
         echo "skipped: skiff-quant on the pruned model ($BIN/skiff-quant is not built)"
     fi
+    # the same classifier with ONNX Runtime's fused com.microsoft Attention (what its transformer
+    # optimizer emits): same outputs, same heads removed, same accuracy as the unfused export
+    F=$T/fused
+    mkdir -p "$F"
+    if $PY tests/oracle/fuse-bert-attention.py $BERT/model.onnx "$F/model.onnx" >"$F/log" 2>&1 &&
+       [ "$($BIN/skiff-inspect --json "$F/model.onnx" | grep -c '"kind": "com.microsoft.Attention"')" = 4 ] &&
+       $ORT "$F/model.onnx" --input input_ids=$S/input_ids.npy --input attention_mask=$S/attention_mask.npy --output-dir "$F/ort" --quiet >>"$F/log" 2>&1 &&
+       $BIN/skiff-run "$F/model.onnx" --input input_ids=$S/input_ids.npy --input attention_mask=$S/attention_mask.npy --output-dir "$F/skiff" -q >>"$F/log" 2>&1 &&
+       $CMP "$F/skiff" "$F/ort" --rtol 1e-4 --atol 1e-5 --quiet >>"$F/log" 2>&1; then
+        ok "BERT with fused Attention (4 blocks): skiff-run equals ONNX Runtime"
+        for p in 25 50; do
+            eval "want=\${acc$p:-}"
+            if ! $BIN/skiff-prune "$F/model.onnx" -o "$F/p$p.onnx" --calib $BERT/calib --heads "$p%" -q 2>"$F/p$p.log"; then
+                bad "fused BERT $p%: $(cat "$F/p$p.log")"; continue
+            fi
+            acc=$(node tests/oracle/bert-accuracy.mjs "$F/p$p.onnx" | sed -n 's/^accuracy \([0-9.]*\).*/\1/p')
+            if [ -n "$acc" ] && [ -n "$want" ] && awk "BEGIN { d = $acc - $want; exit !(d <= 0.005 && d >= -0.005) }"; then
+                ok "fused BERT with $p% of heads removed: accuracy $acc (unfused export: $want)"
+            else
+                bad "fused BERT with $p% of heads removed: accuracy '$acc', the unfused export's '$want'"
+            fi
+            $ORT "$F/p$p.onnx" --input input_ids=$S/input_ids.npy --input attention_mask=$S/attention_mask.npy --output-dir "$F/p$p-ort" --quiet >/dev/null 2>&1 &&
+            $BIN/skiff-run "$F/p$p.onnx" --input input_ids=$S/input_ids.npy --input attention_mask=$S/attention_mask.npy --output-dir "$F/p$p-skiff" -q &&
+            $CMP "$F/p$p-skiff" "$F/p$p-ort" --rtol 1e-4 --atol 1e-5 --quiet &&
+            ok "fused BERT $p%: ONNX Runtime runs the pruned model, skiff-run agrees" || bad "fused BERT $p%: skiff-run vs ONNX Runtime"
+        done
+    else
+        bad "fused BERT:"; sed 's/^/    /' "$F/log" | head -8
+    fi
 else
-    echo "skipped: BERT quality bars ($BERT is absent)"
+    echo "skipped: BERT quality bars and the fused-Attention BERT ($BERT is absent)"
 fi
 
 echo "$pass passed, $fail failed"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The browser runtime's tests: builds build/web (make wasm, size budget
-# included), the test packages (tests/web/make-packages.sh), then runs
+# included), checks the wasm kernels in node (tests/web/kernels.c), builds
+# the test packages (tests/web/make-packages.sh), then runs
 # tests/web/browser.test.mjs and the demo's test in headless Chromium.
 # Prints ok:/FAIL:/skipped: lines and ends with "N passed, M failed".
 # SKIFF_WEB_EVAL=N limits the eval samples compared (default all 464).
@@ -27,6 +28,31 @@ else
     bad "make wasm: $(echo "$out" | tail -n 5)"; finish
 fi
 if out=$(lib/web/size.sh "$B/web" 2>&1); then ok "$out"; else bad "$out"; fi
+
+# The wasm kernels against the reference ones in node (tests/web/kernels.c),
+# compiled with the flags make wasm uses for them.
+kt=$B/web-test/kernels
+mkdir -p "$kt"
+flags=$(MAKEFLAGS= make -s --no-print-directory -f Makefile -f - B="$B" print-web-flags <<'MK'
+print-web-flags: ; @echo $(WEB_FAST_OPT) $(filter-out -W% -DSK_VERSION=%,$(WEB_CFLAGS))
+MK
+)
+kobjs=""
+for f in tests/web/kernels.c lib/sk_gemm.c lib/sk_qgemm.c lib/sk_error.c; do
+    o=$kt/$(basename "$f" .c).o
+    emcc $flags -Wall -Wextra -c "$f" -o "$o" 2>"$kt/cc.log" || { bad "kernel test: emcc $f: $(head -n 3 "$kt/cc.log")"; o=""; }
+    kobjs="$kobjs $o"
+done
+if emcc -O0 $kobjs -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 -o "$kt/kernels.js" 2>"$kt/cc.log"; then
+    node --no-experimental-fetch "$kt/kernels.js" > "$kt/out.log" 2>&1
+    st=$?
+    while IFS= read -r line; do
+        case $line in ok:*) ok "${line#ok: }";; FAIL:*) bad "${line#FAIL: }";; *) echo "$line";; esac
+    done < "$kt/out.log"
+    grep -q '^FAIL' "$kt/out.log" || [ "$st" = 0 ] || bad "kernel test exited with $st"
+else
+    bad "kernel test: link: $(head -n 3 "$kt/cc.log")"
+fi
 
 if [ ! -f ../shared/models/bert_bytes_cls/model.onnx ]; then
     echo "skipped: browser tests with the BERT classifier (../shared/models is absent)"
