@@ -350,6 +350,7 @@ sk_status sk_build_run(const sk_build_opts *o, sk_build_result *r, sk_error *err
         po.external_min = o->external_min;
         po.codec = o->codec;
         po.level = o->level >= 0 ? o->level : sk_codec_default_level(o->codec);
+        if (o->level >= 0) po.float_level = o->level; /* an explicit level is every tensor's, as in skiff-pack */
         po.version = o->version;
         po.created = o->created;
         po.threads = o->threads > 0 ? (unsigned)o->threads : 0;
