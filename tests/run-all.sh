@@ -7,7 +7,9 @@ export B
 pass=0; fail=0; failed=""
 run() { # name, command...
     name=$1; shift
+    t0=$(date +%s)
     if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $name"; fi
+    echo "-- $name: $(($(date +%s) - t0)) s"
 }
 for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
