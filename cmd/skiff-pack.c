@@ -66,18 +66,7 @@ static int created_time(const sk_cli *cli, int64_t *out)
 static int load_key(const sk_cli *cli, const char *path, const char *password_file, sk_key_sec **key)
 {
     sk_error err = { 0 };
-    int enc = 0;
-    char *pw = NULL;
-    size_t pw_len = 0;
-    sk_status s = sk_key_sec_file_is_encrypted(path, &enc, &err);
-    if (!s && enc) {
-        char prompt[256];
-        snprintf(prompt, sizeof prompt, "Password for %s: ", path);
-        s = sk_key_password_get(password_file, PASSWORD_ENV, prompt, 0, &pw, &pw_len, &err);
-    }
-    if (!s) s = sk_key_sec_load(path, pw, pw_len, key, &err);
-    sk_key_password_free(pw);
-    return s ? sk_cli_fail(cli, &err) : 0;
+    return sk_key_sec_load_asking(path, password_file, PASSWORD_ENV, key, &err) ? sk_cli_fail(cli, &err) : 0;
 }
 
 int main(int argc, char **argv)

@@ -60,18 +60,8 @@ int main(int argc, char **argv)
     sk_pack_install_signal_handlers();
 
     sk_error err = { 0 };
-    int enc = 0;
-    char *pw = NULL;
-    size_t pw_len = 0;
     sk_key_sec *key = NULL;
-    sk_status s = sk_key_sec_file_is_encrypted(key_path, &enc, &err);
-    if (!s && enc) {
-        char prompt[256];
-        snprintf(prompt, sizeof prompt, "Password for %s: ", key_path);
-        s = sk_key_password_get(password_file, PASSWORD_ENV, prompt, 0, &pw, &pw_len, &err);
-    }
-    if (!s) s = sk_key_sec_load(key_path, pw, pw_len, &key, &err);
-    sk_key_password_free(pw);
+    sk_status s = sk_key_sec_load_asking(key_path, password_file, PASSWORD_ENV, &key, &err);
     sk_pack_report rep;
     memset(&rep, 0, sizeof rep);
     if (!s) s = sk_pack_sign(dir, key, (unsigned)threads, &rep, &err);

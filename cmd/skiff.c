@@ -186,18 +186,7 @@ static int run_tool(const char *name, int argc, char **argv)
 static int load_key(const sk_cli *cli, const char *path, const char *password_file, sk_key_sec **key)
 {
     sk_error err = { 0 };
-    int enc = 0;
-    char *pw = NULL;
-    size_t pw_len = 0;
-    sk_status s = sk_key_sec_file_is_encrypted(path, &enc, &err);
-    if (!s && enc) {
-        char prompt[256];
-        snprintf(prompt, sizeof prompt, "Password for %s: ", path);
-        s = sk_key_password_get(password_file, PASSWORD_ENV, prompt, 0, &pw, &pw_len, &err);
-    }
-    if (!s) s = sk_key_sec_load(path, pw, pw_len, key, &err);
-    sk_key_password_free(pw);
-    return s ? sk_cli_fail(cli, &err) : 0;
+    return sk_key_sec_load_asking(path, password_file, PASSWORD_ENV, key, &err) ? sk_cli_fail(cli, &err) : 0;
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -1582,3 +1582,21 @@ sk_status sk_sign_ed25519_parse(const char *text, size_t len, uint8_t sig[SK_SIG
     }
     return SK_OK;
 }
+
+sk_status sk_key_sec_load_asking(const char *path, const char *password_file, const char *env_name,
+                                 sk_key_sec **out, sk_error *err)
+{
+    int enc = 0;
+    char *pw = NULL;
+    size_t pw_len = 0;
+    *out = NULL;
+    sk_status s = sk_key_sec_file_is_encrypted(path, &enc, err);
+    if (!s && enc) {
+        char prompt[256];
+        snprintf(prompt, sizeof prompt, "Password for %s: ", path);
+        s = sk_key_password_get(password_file, env_name, prompt, 0, &pw, &pw_len, err);
+    }
+    if (!s) s = sk_key_sec_load(path, pw, pw_len, out, err);
+    sk_key_password_free(pw);
+    return s;
+}

@@ -210,6 +210,12 @@ sk_status sk_key_password_get(const char *path, const char *env_name,
 /* Wipes and frees a password; NULL is a no-op. */
 void sk_key_password_free(char *password);
 
+/* Loads the secret key file at path as the CLIs do: when the file is
+ * encrypted, its password comes from sk_key_password_get(password_file,
+ * env_name, "Password for PATH: ") and is wiped after use. */
+sk_status sk_key_sec_load_asking(const char *path, const char *password_file, const char *env_name,
+                                 sk_key_sec **out, sk_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* minisign signatures (.minisig) */
 
