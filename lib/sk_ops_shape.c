@@ -322,7 +322,7 @@ static sk_status reshaped_copy(const sk_op_ctx *c, const sk_tensor *x, int rank,
         return sk_error_set(c->err, SK_EINVAL, "cannot reshape %s (%lld elements) to %s",
                             sk_shape_str(x->rank, x->dims, b1, sizeof b1), (long long)x->numel,
                             sk_shape_str(rank, dims, b2, sizeof b2));
-    sk_status s = sk_tensor_alloc(c->out[0], x->dtype, rank, dims, c->err);
+    sk_status s = sk_tensor_alloc_uninit(c->out[0], x->dtype, rank, dims, c->err); /* every byte copied below */
     if (s) return s;
     memcpy(c->out[0]->data, x->data, x->nbytes);
     return SK_OK;
@@ -478,7 +478,7 @@ static sk_status run_transpose(sk_op_ctx *c)
         perm[i] = a;
         dims[i] = x->dims[a];
     }
-    if ((s = sk_tensor_alloc(c->out[0], x->dtype, x->rank, dims, c->err))) return s;
+    if ((s = sk_tensor_alloc_uninit(c->out[0], x->dtype, x->rank, dims, c->err))) return s; /* a permutation writes all */
     sk_transpose(c->out[0]->data, x->data, es, x->rank, x->dims, perm);
     return SK_OK;
 }
