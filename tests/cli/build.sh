@@ -61,24 +61,28 @@ done
 S=$T/samples
 node examples/textkind/samples.mjs expand examples/textkind/samples.jsonl "$S" 2>/dev/null || bad "samples.mjs expand failed"
 # a small calibration set keeps the sanitizer run short
-mkdir -p "$T/calib8"
-for d in $(ls "$S/calib" | awk 'NR % 8 == 1'); do cp -r "$S/calib/$d" "$T/calib8/"; done
+mkdir -p "$T/calib2"; cp -r "$S/calib/sample_000" "$S/calib/sample_040" "$T/calib2/"
 mkdir -p "$T/eval2"; cp -r "$S/eval/batch_000" "$S/eval/batch_005" "$T/eval2/"
+mkdir -p "$T/eval1"; cp -r "$S/eval/batch_005" "$T/eval1/"
 node -e "
 const fs=require('fs'); const b=fs.readFileSync('$S/eval-labels.npy'); const h=b.readUInt16LE(8)+10;
 const all=new BigInt64Array(b.buffer.slice(b.byteOffset+h, b.byteOffset+b.length));
-const pick=BigInt64Array.from([...all.slice(0,32), ...all.slice(160,192)]);
-let head=\"{'descr': '<i8', 'fortran_order': False, 'shape': (64,), }\"; head+=' '.repeat(128-10-head.length-1)+'\\n';
-const pre=Buffer.from([0x93,0x4e,0x55,0x4d,0x50,0x59,1,0,head.length,0]);
-fs.writeFileSync('$T/labels2.npy', Buffer.concat([pre, Buffer.from(head,'latin1'), Buffer.from(pick.buffer)]));" || bad "labels subset"
+const save=(name, pick) => {
+  let head=\"{'descr': '<i8', 'fortran_order': False, 'shape': (\"+pick.length+\",), }\"; head+=' '.repeat(128-10-head.length-1)+'\\n';
+  const pre=Buffer.from([0x93,0x4e,0x55,0x4d,0x50,0x59,1,0,head.length,0]);
+  fs.writeFileSync('$T/'+name, Buffer.concat([pre, Buffer.from(head,'latin1'), Buffer.from(pick.buffer)]));
+};
+save('labels2.npy', BigInt64Array.from([...all.slice(0,32), ...all.slice(160,192)]));
+save('labels1.npy', BigInt64Array.from(all.slice(160,192)));
+save('labels10.npy', BigInt64Array.from(all.slice(0,10)));" || bad "labels subset"
 "$BIN/skiff-keygen" --no-password -p "$T/k.pub" -s "$T/k.key" -q || bad "keygen"
 
 # ---- flag form -----------------------------------------------------------------
 expect 0 "build MODEL: int8, evaluated with labels, signed" \
-    "$BIN/skiff" build "$MODEL" -o "$T/pkg" --quant int8 --eval "$T/eval2" --labels "$T/labels2.npy" \
+    "$BIN/skiff" build "$MODEL" -o "$T/pkg" --quant int8 --eval "$T/eval1" --labels "$T/labels1.npy" \
     --max-accuracy-drop 1% --min-cosine 0.99 -s "$T/k.key" --json
 [ "$(json_get status < "$T/out")" = ok ] || bad "--json status: $(cat "$T/out")"
-[ "$(json_get eval.rows < "$T/out")" = 64 ] || bad "--json eval.rows: $(json_get eval < "$T/out")"
+[ "$(json_get eval.rows < "$T/out")" = 32 ] || bad "--json eval.rows: $(json_get eval < "$T/out")"
 [ "$(json_get eval.labels < "$T/out")" = true ] || bad "--json eval.labels"
 [ "$(json_get pack.signed < "$T/out")" = true ] || bad "--json pack.signed"
 acc=$(json_get eval.accuracy_original < "$T/out")
@@ -93,13 +97,13 @@ ls -A "$T" | grep -q '^\.pkg\.' && bad "hidden leftovers after -f: $(ls -A "$T")
 
 # ---- the quality gate ------------------------------------------------------------
 expect_fail 3 "a missed min_cosine exits 3" "below min_cosine" \
-    "$BIN/skiff" build "$MODEL" -o "$T/gated" --prune 50% --calib "$T/calib8" --quant int8 \
-    --min-cosine 0.9999 -s "$T/k.key"
+    "$BIN/skiff" build "$MODEL" -o "$T/gated" --prune 50% --prune-score activation --compensate bias \
+    --calib "$T/calib2" --eval "$T/eval1" --quant int8 --min-cosine 0.9999 -s "$T/k.key"
 nothing_left "$T" gated "gate failure"
 # without labels the drop is bounded by 1 - top-1 agreement, which 50% pruning makes positive
 expect_fail 3 "a missed max_accuracy_drop exits 3" "above max_accuracy_drop" \
-    "$BIN/skiff" build "$MODEL" -o "$T/gated" --prune 50% --calib "$T/calib8" --eval "$T/eval2" \
-    --max-accuracy-drop 0 --json --unsigned
+    "$BIN/skiff" build "$MODEL" -o "$T/gated" --prune 50% --prune-score activation --compensate bias \
+    --calib "$T/calib2" --eval "$T/eval1" --max-accuracy-drop 0 --json --unsigned
 [ "$(json_get status < "$T/out")" = gate_failed ] || bad "--json status after a gate failure: $(cat "$T/out")"
 nothing_left "$T" gated "accuracy gate failure"
 
@@ -107,7 +111,7 @@ nothing_left "$T" gated "accuracy gate failure"
 R=$T/repo
 mkdir -p "$R"
 cp "$MODEL" "$R/model.onnx"
-cp -r "$T/calib8" "$R/calib"; cp -r "$T/eval2" "$R/eval"; cp "$T/labels2.npy" "$R/labels.npy"
+cp -r "$T/calib2" "$R/calib"; cp -r "$T/eval1" "$R/eval"; cp "$T/labels1.npy" "$R/labels.npy"
 cat > "$R/skiff.toml" <<'EOF'
 # a recipe with every section
 model = "model.onnx"
@@ -183,7 +187,9 @@ head -c 2000000 /dev/zero | tr '\0' '#' > "$R/huge.toml"
 expect_fail 1 "recipe: 2 MB" "not a recipe" "$BIN/skiff" build "$R/huge.toml" -o "$T/never" --unsigned
 expect_fail 1 "recipe: missing file" "nope.toml" "$BIN/skiff" build "$R/nope.toml" -o "$T/never"
 expect_fail 1 "labels that do not match the rows" "labels for" \
-    "$BIN/skiff" build "$MODEL" -o "$T/never" --quant int8 --eval "$T/eval2" --labels "$S/eval-labels.npy" --unsigned
+    "$BIN/skiff" build "$MODEL" -o "$T/never" --quant int8 --eval "$T/eval2" --labels "$T/labels10.npy" --unsigned
+expect_fail 1 "more labels than rows" "labels for" \
+    "$BIN/skiff" build "$MODEL" -o "$T/never" --quant int8 --eval "$T/eval1" --labels "$T/labels2.npy" --unsigned
 printf 'not a key\n' > "$T/bad.key"
 expect_fail 1 "a bad key file" "bad.key" "$BIN/skiff" build "$MODEL" -o "$T/never" --quant int8 -s "$T/bad.key"
 expect_fail 1 "a key file given as the recipe" "k.pub:1:" "$BIN/skiff" build "$T/k.pub" -o "$T/never"
@@ -206,7 +212,7 @@ nothing_left "$T" never "bad input"
 grep -q "warning: no signing key" "$T/err" && ok "an unsigned build warns" || bad "no warning for an unsigned build"
 if grep -q "$(printf '\r')" "$T/err"; then bad "a progress bar was drawn into a pipe"; else ok "no progress bar when stderr is not a terminal"; fi
 if command -v script >/dev/null 2>&1; then
-    TERM=xterm script -qec "$BIN/skiff build $MODEL -o $T/tty --prune 2 --calib $T/calib8 --quant int8 --unsigned" /dev/null > "$T/tty.log" 2>&1
+    TERM=xterm script -qec "$BIN/skiff build $MODEL -o $T/tty --prune 2 --calib $T/calib2 --quant int8 --unsigned" /dev/null > "$T/tty.log" 2>&1
     if grep -q "scoring heads \[" "$T/tty.log" && grep -q "compressing \[" "$T/tty.log"; then
         ok "progress bars on a terminal (scoring, compressing)"
     else
