@@ -18,4 +18,10 @@ void ut_init_i(sk_graph_proto *g, const char *name, int64_t n, const int64_t *v)
 /* Wraps g in an opset-17 ModelProto and an sk_model (which owns it). */
 sk_model *ut_wrap(sk_graph_proto *g);
 
+/* x [1,5,H*D] -> multi-head self-attention (H heads of D) -> y (tests of
+ * sk_attn and sk_prune; util_graph.c says more). */
+/* 1: the next ut_attention_model adds a per-head constant to the scores. */
+extern int ut_attention_head_bias;
+sk_model *ut_attention_model(int64_t H, int64_t D, int fused, int q_from_input, const int *zero_heads);
+
 #endif
